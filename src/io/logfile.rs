@@ -1,0 +1,92 @@
+//! A log file that rotates itself by size: `worker.log`, `worker.log.1` …
+//! `worker.log.N`, and the same for `events.jsonl`. When to rotate and which
+//! renames to do come from `logic::rotation`; this file only carries them out.
+//!
+//! Records are written whole (one `write_all` per record). A failed write
+//! closes the file so the next record tries to reopen it: logging resumes by
+//! itself when the disk has room again.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::logic::rotation::{Policy, Step};
+
+/// One size-rotated append-only file.
+pub struct RotatingFile {
+    path: PathBuf,
+    policy: Policy,
+    file: Option<File>,
+    size: u64,
+}
+
+impl RotatingFile {
+    /// A rotating file at `dir/name`; opened lazily on the first record.
+    pub fn new(dir: &Path, name: &str, policy: Policy) -> RotatingFile {
+        RotatingFile {
+            path: dir.join(name),
+            policy,
+            file: None,
+            size: 0,
+        }
+    }
+
+    /// The path of the live file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record, rotating first when it would overflow the limit.
+    pub fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        let result = self.try_write(record);
+        if result.is_err() {
+            self.file = None;
+        }
+        result
+    }
+
+    fn try_write(&mut self, record: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            self.open()?;
+        }
+        if self.policy.should_rotate(self.size, record.len() as u64) {
+            self.rotate()?;
+        }
+        let file = self
+            .file
+            .as_mut()
+            .expect("open() or rotate() left a file open");
+        file.write_all(record)?;
+        self.size += record.len() as u64;
+        Ok(())
+    }
+
+    fn open(&mut self) -> io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = file.metadata()?.len();
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file = None;
+        let name = self.path.to_string_lossy().into_owned();
+        for step in self.policy.plan(&name) {
+            let r = match &step {
+                Step::Remove(p) => fs::remove_file(p),
+                Step::Rename(from, to) => fs::rename(from, to),
+            };
+            match r {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        self.open()
+    }
+}

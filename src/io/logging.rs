@@ -1,0 +1,149 @@
+//! Logging set-up: every log line goes to stderr and to `worker.log` (never to
+//! stdout, which carries only a command's own output), and `event()` appends
+//! one JSON line to `events.jsonl` with a greppable marker in the human log.
+//!
+//! Both files rotate (`io::logfile`). When a file cannot be written (disk
+//! full, directory gone) the worker says so once on stderr, keeps running on
+//! stderr alone, and says again when file logging resumes. Only this crate's
+//! own log records are kept, so no dependency can log a header or a body.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use log::LevelFilter;
+use serde_json::Value;
+use simplelog::{CombinedLogger, ConfigBuilder, SharedLogger, WriteLogger};
+
+use crate::io::clock;
+use crate::io::logfile::RotatingFile;
+use crate::logic::event::{self, Kind};
+use crate::logic::rotation::Policy;
+
+/// The log file name inside the log dir.
+pub const LOG_FILE: &str = "worker.log";
+/// The event log file name inside the log dir.
+pub const EVENTS_FILE: &str = "events.jsonl";
+
+static EVENTS: OnceLock<Mutex<ReportingFile>> = OnceLock::new();
+
+/// A rotating file that reports its own failures and recoveries on stderr.
+struct ReportingFile {
+    file: RotatingFile,
+    failing: bool,
+}
+
+impl ReportingFile {
+    fn append(&mut self, record: &[u8]) {
+        match self.file.write_record(record) {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                eprintln!(
+                    "allora-worker: file logging to {} resumed",
+                    self.file.path().display()
+                );
+            }
+            Ok(()) => {}
+            Err(e) if !self.failing => {
+                self.failing = true;
+                eprintln!(
+                    "allora-worker: file logging to {} fails ({e}); logging to stderr only until it works again",
+                    self.file.path().display()
+                );
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Adapts a `ReportingFile` to `Write`, one record per complete line.
+struct LineFile {
+    out: ReportingFile,
+    pending: Vec<u8>,
+}
+
+impl Write for LineFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(i) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=i).collect();
+            self.out.append(&line);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts logging to stderr and `log_dir/worker.log`, opens the event log and
+/// installs the panic hook. Calling it twice keeps the first set-up.
+pub fn init(log_dir: &Path, policy: Policy, debug: bool) {
+    let level = if debug {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
+    let config = ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .add_filter_allow_str("allora_worker")
+        .build();
+    let file = LineFile {
+        out: ReportingFile {
+            file: RotatingFile::new(log_dir, LOG_FILE, policy),
+            failing: false,
+        },
+        pending: Vec::new(),
+    };
+    let loggers: Vec<Box<dyn SharedLogger>> = vec![
+        WriteLogger::new(level, config.clone(), io::stderr()),
+        WriteLogger::new(level, config, file),
+    ];
+    if CombinedLogger::init(loggers).is_err() {
+        return;
+    }
+    let events = ReportingFile {
+        file: RotatingFile::new(log_dir, EVENTS_FILE, policy),
+        failing: false,
+    };
+    let _ = EVENTS.set(Mutex::new(events));
+    install_panic_hook();
+}
+
+/// Records an event: one `events.jsonl` line and one human log line that
+/// starts with the event's marker (`SUCCESS`, `ERROR`, `HEARTBEAT`, …).
+pub fn event(kind: Kind, message: &str, data: Value) {
+    match kind {
+        Kind::Error => log::error!("{} {message}", kind.marker()),
+        Kind::Warning => log::warn!("{} {message}", kind.marker()),
+        _ => log::info!("{} {message}", kind.marker()),
+    }
+    if let Some(events) = EVENTS.get() {
+        let mut line = event::line(clock::now_utc(), kind, message, data);
+        line.push('\n');
+        if let Ok(mut f) = events.lock() {
+            f.append(line.as_bytes());
+        }
+    }
+}
+
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown location".into());
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".into());
+        log::error!("PANIC at {location}: {payload}");
+        log::logger().flush();
+    }));
+}

@@ -1,0 +1,7 @@
+//! The I/O layer: moves bytes (files, environment, clock, logs) and makes no
+//! decisions. Decisions come from `logic`.
+
+pub mod clock;
+pub mod logfile;
+pub mod logging;
+pub mod settings;

@@ -1,0 +1,10 @@
+//! The pure layer: no sockets, files, environment, clock, logger, threads or
+//! printing. Everything here is deterministic and golden-testable; time and
+//! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
+
+pub mod envfile;
+pub mod event;
+pub mod hex;
+pub mod rotation;
+pub mod secret;
+pub mod wallet;

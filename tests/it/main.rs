@@ -1,0 +1,3 @@
+//! The one integration-test binary (`cargo test --test it`): a module per area.
+
+mod support; // shared helpers: the built binary, temp dirs, vector files
