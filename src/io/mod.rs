@@ -1,7 +1,11 @@
 //! The I/O layer: moves bytes (files, environment, clock, logs) and makes no
 //! decisions. Decisions come from `logic`.
 
+pub mod atomic;
 pub mod clock;
+pub mod ledger;
+pub mod lock;
 pub mod logfile;
 pub mod logging;
+pub mod notify;
 pub mod settings;

@@ -2,10 +2,12 @@
 //! printing. Everything here is deterministic and golden-testable; time and
 //! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
 
+pub mod counters;
 pub mod emissions;
 pub mod envfile;
 pub mod event;
 pub mod hex;
+pub mod ledger;
 pub mod rotation;
 pub mod secret;
 pub mod wallet;

@@ -1,6 +1,7 @@
 //! The one integration-test binary (`cargo test --test it`): a module per area.
 
 mod cli; // exit codes, one-line errors, help, stdout-only output
+mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl
 mod secrets; // no mnemonic or key in any output or file
 mod support; // shared helpers: the built binary, temp dirs, vector files
