@@ -9,5 +9,6 @@ pub mod event;
 pub mod hex;
 pub mod ledger;
 pub mod rotation;
+pub mod schedule;
 pub mod secret;
 pub mod wallet;
