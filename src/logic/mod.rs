@@ -11,5 +11,6 @@ pub mod proto;
 pub mod rotation;
 pub mod secret;
 pub mod tx;
+pub mod tx_decode;
 pub mod verify;
 pub mod wallet;

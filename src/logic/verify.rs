@@ -1,9 +1,9 @@
-//! Decoding and verifying a worker's transaction the way the chain does:
-//! TxRaw (ADR-027 canonical) → TxBody / AuthInfo → messages → worker bundle,
-//! unknown fields rejected everywhere, decimals parsed and bounded as
-//! `BoundedExp40Dec`; then the tx signature over the SignDoc, and for every
-//! `InsertWorkerPayloadRequest` the chain's `InputWorkerDataBundle.Validate()`
-//! with the bundle signature checked over the chain's own re-marshal.
+//! Verifying a worker's transaction the way the chain does: decode it
+//! (`tx_decode`: unknown fields, bad decimals and non-canonical TxRaw are
+//! `TxDecode`), check the tx signature over the SignDoc, every message's
+//! sender, and for every `InsertWorkerPayloadRequest` the chain's
+//! `InputWorkerDataBundle.Validate()` with the bundle signature checked over
+//! the chain's own re-marshal.
 //!
 //! Used by the devnet and the tests. Every failure is a `Reject` carrying the
 //! sdk error class the chain would answer with. Pure; never panics on input.
@@ -13,14 +13,11 @@ use std::fmt;
 use bech32::primitives::decode::CheckedHrpstring;
 use bech32::Bech32;
 
-use crate::error::{Error, Result};
-use crate::logic::decimal::canonicalize_str;
+use crate::error::Error;
 use crate::logic::emissions::Emissions;
 use crate::logic::hex;
-use crate::logic::proto::{Field, Reader};
-use crate::logic::tx::{
-    self, Bundle, Forecast, Inference, WorkerDataBundle, PUBKEY_TYPE_URL, SIGN_MODE_DIRECT,
-};
+use crate::logic::tx::{self, WorkerDataBundle, SIGN_MODE_DIRECT};
+use crate::logic::tx_decode::{self, Auth, Message, RawTx};
 use crate::logic::wallet::{address_from_pubkey, verify_sha256, HRP};
 
 /// Why the chain refuses a transaction, with the sdk error class it uses.
@@ -121,314 +118,10 @@ pub enum Msg {
 /// Everything decoded, including what only verification needs.
 struct Decoded {
     tx: VerifiedTx,
-    body: Vec<u8>,
-    auth_info: Vec<u8>,
-    signatures: Vec<Vec<u8>>,
-    signer_count: usize,
-    sign_mode: Option<u64>,
+    raw: RawTx,
+    auth: Auth,
     /// Per message: the decoded worker bundle of an InsertWorkerPayloadRequest.
     bundles: Vec<Option<(Emissions, WorkerDataBundle)>>,
-}
-
-/// Calls `f` for each field of the message `buf`.
-fn each<'a>(
-    buf: &'a [u8],
-    msg: &'static str,
-    mut f: impl FnMut(Field<'a>) -> Result<()>,
-) -> Result<()> {
-    let mut r = Reader::new(buf, msg);
-    while let Some(field) = r.next_field()? {
-        f(field)?;
-    }
-    Ok(())
-}
-
-/// gogoproto merges repeated occurrences of a singular message field.
-fn merge(slot: &mut Option<Vec<u8>>, field: &Field<'_>) -> Result<()> {
-    slot.get_or_insert_with(Vec::new)
-        .extend_from_slice(field.bytes()?);
-    Ok(())
-}
-
-fn dec(field: &Field<'_>) -> Result<String> {
-    canonicalize_str(&field.string()?)
-}
-
-/// TxRaw's parts: body bytes, auth-info bytes, signatures.
-type RawParts = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
-
-fn decode_tx_raw(raw: &[u8]) -> Result<RawParts> {
-    let (mut body, mut auth, mut sigs) = (None, None, Vec::new());
-    each(raw, "TxRaw", |f| {
-        match f.number {
-            1 => body = Some(f.bytes()?.to_vec()),
-            2 => auth = Some(f.bytes()?.to_vec()),
-            3 => sigs.push(f.bytes()?.to_vec()),
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    let (body, auth) = (body.unwrap_or_default(), auth.unwrap_or_default());
-    let refs: Vec<&[u8]> = sigs.iter().map(Vec::as_slice).collect();
-    if tx::tx_raw(&body, &auth, &refs) != raw {
-        return Err(Error::Decode(
-            "TxRaw is not ADR-027 canonical (field order, repetition or varint form)".into(),
-        ));
-    }
-    Ok((body, auth, sigs))
-}
-
-fn decode_any(buf: &[u8]) -> Result<(String, Vec<u8>)> {
-    let (mut url, mut value) = (String::new(), Vec::new());
-    each(buf, "Any", |f| {
-        match f.number {
-            1 => url = f.string()?,
-            2 => value = f.bytes()?.to_vec(),
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    Ok((url, value))
-}
-
-fn decode_body(buf: &[u8], tx: &mut VerifiedTx) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut messages = Vec::new();
-    each(buf, "TxBody", |f| {
-        match f.number {
-            1 => messages.push(decode_any(f.bytes()?)?),
-            2 => tx.memo = f.string()?,
-            3 => tx.timeout_height = f.uint()?,
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    Ok(messages)
-}
-
-fn decode_signer(buf: &[u8], d: &mut Decoded) -> Result<()> {
-    each(buf, "SignerInfo", |f| {
-        match f.number {
-            1 => {
-                let (url, value) = decode_any(f.bytes()?)?;
-                if url != PUBKEY_TYPE_URL {
-                    return Err(Error::Decode(format!("unsupported pubkey type {url:?}")));
-                }
-                each(&value, "PubKey", |k| match k.number {
-                    1 => {
-                        let key = k.bytes()?;
-                        d.tx.pubkey = key.try_into().map_err(|_| {
-                            Error::Decode(format!("pubkey is {} bytes, not 33", key.len()))
-                        })?;
-                        Ok(())
-                    }
-                    _ => Err(k.unknown()),
-                })?;
-            }
-            2 => each(f.bytes()?, "ModeInfo", |m| match m.number {
-                1 => each(m.bytes()?, "ModeInfo.Single", |s| match s.number {
-                    1 => {
-                        d.sign_mode = Some(s.uint()?);
-                        Ok(())
-                    }
-                    _ => Err(s.unknown()),
-                }),
-                _ => Err(m.unknown()),
-            })?,
-            3 => d.tx.sequence = f.uint()?,
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })
-}
-
-fn decode_coin(buf: &[u8]) -> Result<(String, u128)> {
-    let (mut denom, mut amount) = (String::new(), String::new());
-    each(buf, "Coin", |f| {
-        match f.number {
-            1 => denom = f.string()?,
-            2 => amount = f.string()?,
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    let n = amount
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| amount.parse::<u128>().ok())
-        .flatten()
-        .ok_or_else(|| Error::Decode(format!("fee amount {amount:?} is not a whole number")))?;
-    Ok((denom, n))
-}
-
-fn decode_auth_info(buf: &[u8], d: &mut Decoded) -> Result<()> {
-    each(buf, "AuthInfo", |f| {
-        match f.number {
-            1 => {
-                d.signer_count += 1;
-                if d.signer_count == 1 {
-                    decode_signer(f.bytes()?, d)?;
-                }
-            }
-            2 => each(f.bytes()?, "Fee", |g| {
-                match g.number {
-                    1 => d.tx.fee.push(decode_coin(g.bytes()?)?),
-                    2 => d.tx.gas_limit = g.uint()?,
-                    3 | 4 if g.bytes()?.is_empty() => {}
-                    3 | 4 => {
-                        return Err(Error::Decode(
-                            "fee payer and granter are not supported".into(),
-                        ))
-                    }
-                    _ => return Err(g.unknown()),
-                }
-                Ok(())
-            })?,
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })
-}
-
-fn decode_inference(buf: &[u8], em: Emissions) -> Result<Inference> {
-    let mut i = Inference {
-        value: "0".into(),
-        ..Inference::default()
-    };
-    each(buf, "InputInference", |f| {
-        match f.number {
-            1 => i.topic_id = f.uint()?,
-            2 => i.block_height = f.int()?,
-            3 => i.inferer = f.string()?,
-            4 => i.value = dec(&f)?,
-            5 => i.extra_data = f.bytes()?.to_vec(),
-            6 => i.proof = f.string()?,
-            7 if em == Emissions::V10 => {
-                let (mut label, mut value) = (String::new(), "0".to_string());
-                each(f.bytes()?, "InputLabeledValue", |l| {
-                    match l.number {
-                        1 => label = l.string()?,
-                        2 => value = dec(&l)?,
-                        _ => return Err(l.unknown()),
-                    }
-                    Ok(())
-                })?;
-                i.values.push((label, value));
-            }
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    Ok(i)
-}
-
-fn decode_forecast(buf: &[u8]) -> Result<Forecast> {
-    let mut fc = Forecast::default();
-    each(buf, "InputForecast", |f| {
-        match f.number {
-            1 => fc.topic_id = f.uint()?,
-            2 => fc.block_height = f.int()?,
-            3 => fc.forecaster = f.string()?,
-            4 => {
-                let (mut inferer, mut value) = (String::new(), "0".to_string());
-                each(f.bytes()?, "InputForecastElement", |e| {
-                    match e.number {
-                        1 => inferer = e.string()?,
-                        2 => value = dec(&e)?,
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                })?;
-                fc.elements.push((inferer, value));
-            }
-            5 => fc.extra_data = f.bytes()?.to_vec(),
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    Ok(fc)
-}
-
-/// Decodes an `InputInferenceForecastBundle` as the chain's gogoproto types
-/// of version `em` do: decimals re-printed canonically, field 7 only in v10.
-pub fn decode_bundle(buf: &[u8], em: Emissions) -> Result<Bundle> {
-    let (mut inf, mut fc) = (None, None);
-    each(buf, "InputInferenceForecastBundle", |f| match f.number {
-        1 => merge(&mut inf, &f),
-        2 => merge(&mut fc, &f),
-        _ => Err(f.unknown()),
-    })?;
-    Ok(Bundle {
-        inference: inf.map(|b| decode_inference(&b, em)).transpose()?,
-        forecast: fc.map(|b| decode_forecast(&b)).transpose()?,
-    })
-}
-
-fn decode_worker_bundle(buf: &[u8], em: Emissions) -> Result<WorkerDataBundle> {
-    let mut w = WorkerDataBundle::default();
-    let (mut nonce, mut bundle) = (None, None);
-    each(buf, "InputWorkerDataBundle", |f| {
-        match f.number {
-            1 => w.worker = f.string()?,
-            2 => merge(&mut nonce, &f)?,
-            3 => w.topic_id = f.uint()?,
-            4 => merge(&mut bundle, &f)?,
-            5 => w.signature = f.bytes()?.to_vec(),
-            6 => w.pubkey = f.string()?,
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    if let Some(n) = nonce {
-        let mut height = 0;
-        each(&n, "Nonce", |f| match f.number {
-            1 => {
-                height = f.int()?;
-                Ok(())
-            }
-            _ => Err(f.unknown()),
-        })?;
-        w.nonce = Some(height);
-    }
-    w.bundle = bundle.map(|b| decode_bundle(&b, em)).transpose()?;
-    Ok(w)
-}
-
-fn decode_insert(buf: &[u8], em: Emissions) -> Result<(String, Option<WorkerDataBundle>)> {
-    let (mut sender, mut wdb) = (String::new(), None);
-    each(buf, "InsertWorkerPayloadRequest", |f| match f.number {
-        1 => {
-            sender = f.string()?;
-            Ok(())
-        }
-        2 => merge(&mut wdb, &f),
-        _ => Err(f.unknown()),
-    })?;
-    Ok((
-        sender,
-        wdb.map(|b| decode_worker_bundle(&b, em)).transpose()?,
-    ))
-}
-
-fn decode_register(buf: &[u8], em: Emissions) -> Result<Msg> {
-    let (mut sender, mut topic_id, mut owner, mut is_reputer) =
-        (String::new(), 0, String::new(), false);
-    each(buf, "RegisterRequest", |f| {
-        match f.number {
-            1 => sender = f.string()?,
-            4 => topic_id = f.uint()?,
-            5 => owner = f.string()?,
-            6 => is_reputer = f.bool()?,
-            _ => return Err(f.unknown()),
-        }
-        Ok(())
-    })?;
-    Ok(Msg::Register {
-        emissions: em,
-        sender,
-        topic_id,
-        owner,
-        is_reputer,
-    })
 }
 
 fn insert_msg(em: Emissions, sender: String, wdb: Option<&WorkerDataBundle>) -> Msg {
@@ -450,54 +143,58 @@ fn insert_msg(em: Emissions, sender: String, wdb: Option<&WorkerDataBundle>) -> 
     }
 }
 
-fn decode_message(url: &str, value: &[u8], d: &mut Decoded) -> Result<()> {
-    for em in [Emissions::V10, Emissions::V9] {
-        if url == em.type_url("InsertWorkerPayloadRequest") {
-            let (sender, wdb) = decode_insert(value, em)?;
-            d.tx.messages.push(insert_msg(em, sender, wdb.as_ref()));
-            d.bundles.push(wdb.map(|w| (em, w)));
-            return Ok(());
-        }
-        if url == em.type_url("RegisterRequest") {
-            d.tx.messages.push(decode_register(value, em)?);
-            d.bundles.push(None);
-            return Ok(());
-        }
-    }
-    Err(Error::Decode(format!("unable to resolve type URL {url}")))
-}
-
 fn decode_all(tx_raw: &[u8]) -> Result<Decoded, Reject> {
-    let (body, auth_info, signatures) = decode_tx_raw(tx_raw)?;
-    let mut d = Decoded {
-        tx: VerifiedTx {
-            signer: String::new(),
-            pubkey: [0; 33],
-            sequence: 0,
-            fee: Vec::new(),
-            gas_limit: 0,
-            memo: String::new(),
-            timeout_height: 0,
-            messages: Vec::new(),
-        },
-        body,
-        auth_info,
-        signatures,
-        signer_count: 0,
-        sign_mode: None,
-        bundles: Vec::new(),
+    let raw = tx_decode::decode_tx_raw(tx_raw)?;
+    let body = tx_decode::decode_body(&raw.body)?;
+    let auth = tx_decode::decode_auth_info(&raw.auth_info)?;
+    let (mut messages, mut bundles) = (Vec::new(), Vec::new());
+    for (url, value) in &body.messages {
+        match tx_decode::decode_message(url, value)? {
+            Message::Insert {
+                emissions,
+                sender,
+                bundle,
+            } => {
+                messages.push(insert_msg(emissions, sender, bundle.as_deref()));
+                bundles.push(bundle.map(|w| (emissions, *w)));
+            }
+            Message::Register {
+                emissions,
+                sender,
+                topic_id,
+                owner,
+                is_reputer,
+            } => {
+                messages.push(Msg::Register {
+                    emissions,
+                    sender,
+                    topic_id,
+                    owner,
+                    is_reputer,
+                });
+                bundles.push(None);
+            }
+        }
+    }
+    let pubkey = auth
+        .pubkey
+        .ok_or_else(|| Reject::TxDecode("the tx has no signer public key".into()))?;
+    let tx = VerifiedTx {
+        signer: address_from_pubkey(&pubkey),
+        pubkey,
+        sequence: auth.sequence,
+        fee: auth.fee.clone(),
+        gas_limit: auth.gas_limit,
+        memo: body.memo,
+        timeout_height: body.timeout_height,
+        messages,
     };
-    let messages = decode_body(&d.body, &mut d.tx)?;
-    let auth_info = d.auth_info.clone();
-    decode_auth_info(&auth_info, &mut d)?;
-    for (url, value) in &messages {
-        decode_message(url, value, &mut d)?;
-    }
-    if d.signer_count == 0 {
-        return Err(Reject::TxDecode("the tx has no signer info".into()));
-    }
-    d.tx.signer = address_from_pubkey(&d.tx.pubkey);
-    Ok(d)
+    Ok(Decoded {
+        tx,
+        raw,
+        auth,
+        bundles,
+    })
 }
 
 /// Decodes a TxRaw without checking any signature (what `/simulate` needs).
@@ -511,21 +208,21 @@ pub fn decode_tx(tx_raw: &[u8]) -> Result<VerifiedTx, Reject> {
 /// sender, every worker bundle valid (`Validate()` and its signature).
 pub fn verify_tx(tx_raw: &[u8], chain_id: &str, account_number: u64) -> Result<VerifiedTx, Reject> {
     let d = decode_all(tx_raw)?;
-    if d.signer_count != 1 || d.signatures.len() != 1 {
+    if d.auth.signer_count != 1 || d.raw.signatures.len() != 1 {
         return Err(Reject::Unauthorized(format!(
             "wrong number of signers: {} signer infos, {} signatures; expected 1",
-            d.signer_count,
-            d.signatures.len()
+            d.auth.signer_count,
+            d.raw.signatures.len()
         )));
     }
-    if d.sign_mode != Some(SIGN_MODE_DIRECT) {
+    if d.auth.sign_mode != Some(SIGN_MODE_DIRECT) {
         return Err(Reject::Unauthorized(format!(
             "sign mode {:?} is not SIGN_MODE_DIRECT",
-            d.sign_mode
+            d.auth.sign_mode
         )));
     }
-    let doc = tx::sign_doc(&d.body, &d.auth_info, chain_id, account_number);
-    verify_sha256(&d.tx.pubkey, &doc, &d.signatures[0]).map_err(|e| {
+    let doc = tx::sign_doc(&d.raw.body, &d.raw.auth_info, chain_id, account_number);
+    verify_sha256(&d.tx.pubkey, &doc, &d.raw.signatures[0]).map_err(|e| {
         Reject::Unauthorized(format!(
             "signature verification failed ({}); please verify account number ({account_number}) and chain-id ({chain_id})",
             strip(e)
@@ -708,7 +405,7 @@ fn validate_part(
 /// The bytes the chain checks a bundle signature over: `raw` decoded with
 /// version `em`'s types and re-encoded canonically.
 pub fn remarshal_bundle(raw: &[u8], em: Emissions) -> Result<Vec<u8>, Reject> {
-    Ok(decode_bundle(raw, em)?.encode(em))
+    Ok(tx_decode::decode_bundle(raw, em)?.encode(em))
 }
 
 /// cometbft `VerifySignature` of a bundle: 64-byte low-S r‖s over SHA-256
