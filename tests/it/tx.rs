@@ -527,3 +527,63 @@ fn sign_binary_refuses_bad_inputs_with_exit_2() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn memo_timeout_and_simulation_round_trip() {
+    let w = wallet(2);
+    let p = TxParams {
+        chain_id: "devnet-1".into(),
+        account_number: 1 << 40,
+        sequence: (1 << 40) - 1,
+        gas_limit: 123_456,
+        fee_amount: u128::from(u64::MAX) + 1,
+        memo: "ünïcödé ✓".into(),
+        timeout_height: 99,
+        emissions: Emissions::V9,
+    };
+    let payload = Payload {
+        topic_id: 67,
+        nonce: i64::MAX,
+        value: -1e-12,
+        forecasts: vec![(wallet(0).address().into(), 1e6)],
+    };
+    let signed = tx::insert_payload_tx(&w, &payload, &p).unwrap();
+    let got = verify::verify_tx(&signed.tx_raw, "devnet-1", 1 << 40).unwrap();
+    assert_eq!((got.memo.as_str(), got.timeout_height), ("ünïcödé ✓", 99));
+    assert_eq!(
+        got.fee,
+        vec![("uallo".to_string(), u128::from(u64::MAX) + 1)]
+    );
+    assert_eq!(got.sequence, (1 << 40) - 1);
+    match &got.messages[0] {
+        Msg::InsertPayload {
+            value,
+            forecasts,
+            nonce,
+            emissions,
+            ..
+        } => {
+            assert_eq!(value.as_deref(), Some("-1E-12"));
+            assert_eq!(forecasts[0].1, "1000000");
+            assert_eq!((*nonce, *emissions), (i64::MAX, Emissions::V9));
+        }
+        other => panic!("expected an insert, got {other:?}"),
+    }
+    let sim = tx::unsigned_for_simulation(&signed);
+    assert_eq!(verify::decode_tx(&sim).unwrap(), got);
+    let e = verify::verify_tx(&sim, "devnet-1", 1 << 40).unwrap_err();
+    assert_eq!(e.code(), 4, "{e}");
+}
+
+#[test]
+fn bench_json_reports_sign_tx_us() {
+    let dir = support::temp_dir("bench");
+    let out = support::run(&dir, &["bench", "--json", "--runs", "5"], &[]);
+    let (stdout, stderr) = support::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let j: Value = serde_json::from_str(&stdout).expect("bench --json prints one JSON object");
+    assert!(
+        j["sign_tx_us"].as_f64().is_some_and(|us| us > 0.0),
+        "{stdout}"
+    );
+}
