@@ -10,6 +10,8 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod bench;
+pub mod sign;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration and, on demand, the key.
@@ -49,7 +51,7 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND];
+pub const COMMANDS: &[Command] = &[wallet::COMMAND, sign::COMMAND, bench::COMMAND];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {

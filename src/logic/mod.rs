@@ -3,12 +3,17 @@
 //! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
 
 pub mod counters;
+pub mod decimal;
 pub mod emissions;
 pub mod envfile;
 pub mod event;
 pub mod hex;
 pub mod ledger;
+pub mod proto;
 pub mod rotation;
 pub mod schedule;
 pub mod secret;
+pub mod tx;
+pub mod tx_decode;
+pub mod verify;
 pub mod wallet;
