@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod devnet;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration.
@@ -32,7 +33,7 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND];
+pub const COMMANDS: &[Command] = &[wallet::COMMAND, devnet::COMMAND];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {
