@@ -9,7 +9,9 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod bench;
 pub mod devnet;
+pub mod sign;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration.
@@ -33,7 +35,12 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND, devnet::COMMAND];
+pub const COMMANDS: &[Command] = &[
+    wallet::COMMAND,
+    sign::COMMAND,
+    bench::COMMAND,
+    devnet::COMMAND,
+];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {

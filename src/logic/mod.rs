@@ -2,10 +2,14 @@
 //! printing. Everything here is deterministic and golden-testable; time and
 //! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
 
+pub mod decimal;
 pub mod emissions;
 pub mod envfile;
 pub mod event;
 pub mod hex;
+pub mod proto;
 pub mod rotation;
 pub mod secret;
+pub mod tx;
+pub mod verify;
 pub mod wallet;
