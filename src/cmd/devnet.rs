@@ -50,15 +50,15 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
         let text = parser
             .value()?
             .into_string()
-            .map_err(|_| Error::Usage(format!("devnet: --{name} is not UTF-8")))?;
+            .map_err(|_| Error::Usage(format!("--{name} is not UTF-8")))?;
         let number = || -> Result<u64> {
             text.parse()
-                .map_err(|_| Error::Usage(format!("devnet: --{name} {text:?} is not a number")))
+                .map_err(|_| Error::Usage(format!("--{name} {text:?} is not a number")))
         };
         match name.as_str() {
             "port" => {
                 cfg.port = u16::try_from(number()?)
-                    .map_err(|_| Error::Usage(format!("devnet: --port {text:?} is not a port")))?
+                    .map_err(|_| Error::Usage(format!("--port {text:?} is not a port")))?
             }
             "block-ms" => cfg.block_ms = number()?.max(1),
             "epoch-blocks" => cfg.epoch_blocks = number()?.max(1),
@@ -67,7 +67,7 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
             "prices" => cfg.prices_csv = Some(text.into()),
             "seed" => cfg.seed = number()?,
             "fault" => {
-                faults.push(Fault::parse(&text).map_err(|e| Error::Usage(format!("devnet: {e}")))?)
+                faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?)
             }
             _ => {
                 return Err(Error::Usage(format!(
@@ -115,7 +115,7 @@ fn run(_ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })
-    .map_err(|e| Error::Usage(format!("devnet: cannot install the signal handler: {e}")))?;
+    .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
     let devnet = Devnet::start(cfg.clone())?;
     for f in faults {
         devnet.inject(f);
