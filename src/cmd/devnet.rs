@@ -66,14 +66,8 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
             "emissions" => cfg.emissions = Emissions::parse(&text)?,
             "prices" => cfg.prices_csv = Some(text.into()),
             "seed" => cfg.seed = number()?,
-            "fault" => {
-                faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?)
-            }
-            _ => {
-                return Err(Error::Usage(format!(
-                    "devnet: unexpected argument --{name}"
-                )))
-            }
+            "fault" => faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?),
+            _ => return Err(Error::Usage(format!("unexpected argument --{name}"))),
         }
     }
     Ok((cfg, faults))
