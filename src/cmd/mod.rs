@@ -11,6 +11,7 @@ use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
 pub mod bench;
+pub mod devnet;
 pub mod sign;
 pub mod wallet;
 
@@ -51,7 +52,12 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND, sign::COMMAND, bench::COMMAND];
+pub const COMMANDS: &[Command] = &[
+    wallet::COMMAND,
+    sign::COMMAND,
+    bench::COMMAND,
+    devnet::COMMAND,
+];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {
