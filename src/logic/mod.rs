@@ -2,6 +2,7 @@
 //! printing. Everything here is deterministic and golden-testable; time and
 //! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
 
+pub mod chain_json;
 pub mod emissions;
 pub mod envfile;
 pub mod event;
