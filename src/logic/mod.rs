@@ -9,4 +9,5 @@ pub mod event;
 pub mod hex;
 pub mod rotation;
 pub mod secret;
+pub mod submit;
 pub mod wallet;
