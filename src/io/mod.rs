@@ -2,6 +2,8 @@
 //! decisions. Decisions come from `logic`.
 
 pub mod clock;
+pub mod http;
 pub mod logfile;
 pub mod logging;
 pub mod settings;
+pub mod ws;
