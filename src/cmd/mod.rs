@@ -9,6 +9,8 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod check;
+pub mod register;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration.
@@ -32,7 +34,7 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND];
+pub const COMMANDS: &[Command] = &[wallet::COMMAND, register::COMMAND, check::COMMAND];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {

@@ -184,6 +184,23 @@ pub fn smells_of_upgrade(path: &str, status: u16, text: &str) -> bool {
         || (path.starts_with("/emissions/") && matches!(status, 404 | 501))
 }
 
+/// Days of submissions `balance` pays for: one submission per epoch costing
+/// `per_submission` uallo, an epoch of `epoch_length` blocks of
+/// `secs_per_block` seconds. Infinite when nothing is spent.
+pub fn runway_days(
+    balance: u128,
+    per_submission: u128,
+    epoch_length: u64,
+    secs_per_block: f64,
+) -> f64 {
+    let epoch_secs = epoch_length.max(1) as f64 * secs_per_block.max(1e-3);
+    let per_day = per_submission as f64 * 86_400.0 / epoch_secs;
+    if per_day <= 0.0 {
+        return f64::INFINITY;
+    }
+    balance as f64 / per_day
+}
+
 /// Reconnect delay: 1 s × 2^attempt capped at 60 s, scaled by a jitter in
 /// [0.5, 1.0) drawn from `seed` (splitmix64), so many workers do not stampede.
 pub fn backoff(attempt: u32, seed: u64) -> Duration {
@@ -323,6 +340,15 @@ mod tests {
             404,
             "not found"
         ));
+    }
+
+    #[test]
+    fn runway() {
+        // 720 blocks of 5 s = 1 h: 24 submissions a day of 1e6 uallo.
+        let d = runway_days(240_000_000, 1_000_000, 720, 5.0);
+        assert!((d - 10.0).abs() < 1e-9, "{d}");
+        assert_eq!(runway_days(1, 0, 720, 5.0), f64::INFINITY);
+        assert_eq!(runway_days(0, 5, 720, 5.0), 0.0);
     }
 
     #[test]
