@@ -9,8 +9,10 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod bench;
 pub mod check;
 pub mod register;
+pub mod sign;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration.
@@ -34,7 +36,13 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND, register::COMMAND, check::COMMAND];
+pub const COMMANDS: &[Command] = &[
+    wallet::COMMAND,
+    sign::COMMAND,
+    bench::COMMAND,
+    register::COMMAND,
+    check::COMMAND,
+];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {

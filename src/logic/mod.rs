@@ -3,11 +3,15 @@
 //! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
 
 pub mod chain_json;
+pub mod decimal;
 pub mod emissions;
 pub mod envfile;
 pub mod event;
 pub mod hex;
+pub mod proto;
 pub mod rotation;
 pub mod secret;
 pub mod submit;
+pub mod tx;
+pub mod verify;
 pub mod wallet;

@@ -2,3 +2,5 @@
 
 mod support; // shared helpers: the built binary, temp dirs, vector files
 mod chain; // chain client against the devnet, register, check, decoder fuzz
+mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
+mod tx; // golden transactions, the verifier's rejections, the sign binary
