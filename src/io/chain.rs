@@ -401,5 +401,7 @@ fn status_error(path: &str, reply: &Reply) -> Error {
     }
 }
 
-/// The submission pipeline (`prepare`, `broadcast_and_track`, `submit`).
+/// The submission pipeline (`prepare`, `broadcast_and_track`, `settle`, `submit`).
 mod submission;
+
+pub use submission::Next;

@@ -170,3 +170,451 @@ fn decoders_survive_mutation_fuzz() {
         "{decoded} of {cases} still decoded"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Against the devnet.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use allora_worker::config::{self, Config, Sources};
+use allora_worker::devnet::{Devnet, DevnetConfig, Fault};
+use allora_worker::error::Error;
+use allora_worker::io::chain::{Client, Outcome, SubmitState, Tracked, TxKind};
+use allora_worker::io::ws::{WsClient, WsEvent};
+use allora_worker::logic::secret::Secret;
+use allora_worker::logic::tx::Payload;
+use allora_worker::logic::wallet::Wallet;
+
+const MNEMONIC: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+const ADDR: &str = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
+const FUNDS: u128 = 1_000_000_000_000;
+
+fn wallet() -> Wallet {
+    Wallet::from_mnemonic(&Secret::new(MNEMONIC.to_string())).expect("test mnemonic is valid")
+}
+
+fn devnet(registered: bool, tweak: impl FnOnce(&mut DevnetConfig)) -> Devnet {
+    let mut cfg = DevnetConfig {
+        block_ms: 50,
+        epoch_blocks: 10,
+        window_blocks: 8,
+        genesis: vec![(ADDR.to_string(), FUNDS)],
+        registered: if registered {
+            vec![ADDR.to_string()]
+        } else {
+            vec![]
+        },
+        ..DevnetConfig::default()
+    };
+    tweak(&mut cfg);
+    Devnet::start(cfg).expect("devnet starts")
+}
+
+/// The environment a worker uses against `dev` (LCD list `lcd`).
+fn env(dev: &Devnet, lcd: &str) -> Vec<(String, String)> {
+    [
+        ("ALLORA_CHAIN_ID", "devnet-1"),
+        ("ALLORA_LCD_URLS", lcd),
+        ("ALLORA_RPC_URLS", &dev.base_url()),
+        ("ALLORA_WS_URL", &dev.ws_url()),
+        ("ALLORA_GAS_PRICE", "10"),
+        ("ALLORA_CONNECT_TIMEOUT", "1s"),
+        ("ALLORA_READ_TIMEOUT", "1s"),
+        ("ALLORA_TX_TIMEOUT", "3s"),
+        ("ALLORA_WS_SILENCE", "1s"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn config_for(dev: &Devnet, lcd: &str) -> Config {
+    config::build(&Sources {
+        env: env(dev, lcd),
+        ..Sources::default()
+    })
+    .expect("test config is valid")
+}
+
+fn client(dev: &Devnet) -> Client {
+    let mut c = Client::new(&config_for(dev, &dev.base_url())).expect("client");
+    c.probe().expect("probe");
+    c
+}
+
+fn payload(nonce: i64, value: f64) -> Payload {
+    Payload {
+        topic_id: 67,
+        nonce,
+        value,
+        forecasts: vec![],
+    }
+}
+
+/// Waits for an open window with at least `margin` blocks left; (nonce, end).
+fn open_window(c: &mut Client, margin: u64) -> (i64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let s = c.window_status(ADDR).expect("window status");
+        let h = c.latest_height().expect("height");
+        if s.is_open && s.window_end >= h + margin {
+            return (s.current_nonce, s.window_end);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no window opened within 20 s");
+}
+
+/// How many times the devnet accepted our payload for `nonce`.
+fn accepted(dev: &Devnet, nonce: i64) -> u64 {
+    dev.stats()["accepted_by_nonce"][nonce.to_string()][ADDR]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn submit_one(dev: &Devnet, c: &mut Client) -> (i64, Outcome) {
+    let (nonce, end) = open_window(c, 5);
+    let out = c.submit(
+        &wallet(),
+        TxKind::Payload(&payload(nonce, 0.01)),
+        end,
+        &mut SubmitState::default(),
+    );
+    let out = out.expect("submit returns an outcome");
+    let _ = dev;
+    (nonce, out)
+}
+
+fn assert_included_once(dev: &Devnet, nonce: i64, out: &Outcome) {
+    assert!(
+        matches!(out, Outcome::Included { admitted: true, .. }),
+        "{out:?}"
+    );
+    assert_eq!(accepted(dev, nonce), 1, "stats: {}", dev.stats());
+}
+
+#[test]
+fn register_then_twenty_windows_end_to_end() {
+    let dev = devnet(false, |_| {});
+    let dir = support::temp_dir("chain-register");
+    let mut envs = env(&dev, &dev.base_url());
+    envs.push(("MNEMONIC".into(), MNEMONIC.into()));
+    let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = support::run(&dir, &["register"], &pairs);
+    let (stdout, stderr) = support::texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1000000 uallo") && stderr.contains("--yes"),
+        "{stdout}{stderr}"
+    );
+    let out = support::run(&dir, &["register", "--yes"], &pairs);
+    let (stdout, stderr) = support::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("registered allo1"), "{stdout}");
+    let out = support::run(&dir, &["register", "--yes"], &pairs);
+    assert!(support::texts(&out).0.contains("already registered"));
+    assert_eq!(out.status.code(), Some(0));
+
+    let mut c = client(&dev);
+    let mut ws = WsClient::connect(
+        &dev.ws_url(),
+        67,
+        Emissions::V10,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    )
+    .expect("websocket connects");
+    let mut done = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.len() < 20 && Instant::now() < deadline {
+        let window = match ws
+            .next_event(Instant::now() + Duration::from_secs(2))
+            .expect("ws")
+        {
+            Some(WsEvent::Window(w)) => Some((w.nonce, w.window_end)),
+            Some(WsEvent::Connected) | None => {
+                let s = c.window_status(ADDR).expect("status");
+                s.is_open.then_some((s.current_nonce, s.window_end))
+            }
+        };
+        let Some((nonce, end)) = window.filter(|(n, _)| !done.contains(n)) else {
+            continue;
+        };
+        let value = 0.001 * nonce as f64;
+        let out = c.submit(
+            &wallet(),
+            TxKind::Payload(&payload(nonce, value)),
+            end,
+            &mut SubmitState::default(),
+        );
+        assert!(
+            matches!(out, Ok(Outcome::Included { .. })),
+            "nonce {nonce}: {out:?}"
+        );
+        done.insert(nonce);
+    }
+    assert_eq!(done.len(), 20, "submitted {done:?}");
+    let stats = dev.stats();
+    for n in &done {
+        assert_eq!(accepted(&dev, *n), 1, "nonce {n}: {stats}");
+    }
+    assert_eq!(stats["duplicates"], 0, "{stats}");
+    let latest = c
+        .latest_inference(ADDR)
+        .expect("latest")
+        .expect("an inference");
+    assert!(done.contains(&latest.block_height));
+}
+
+#[test]
+fn sequence_mismatch_is_resigned_once() {
+    let dev = devnet(true, |_| {});
+    let mut c = client(&dev);
+    dev.inject(Fault::SequenceMismatchOnce);
+    let (nonce, out) = submit_one(&dev, &mut c);
+    assert_included_once(&dev, nonce, &out);
+}
+
+#[test]
+fn insufficient_fee_raises_the_price() {
+    let dev = devnet(true, |_| {});
+    let mut c = client(&dev);
+    dev.inject(Fault::InsufficientFeeOnce);
+    let (nonce, out) = submit_one(&dev, &mut c);
+    assert_included_once(&dev, nonce, &out);
+}
+
+#[test]
+fn tx_held_in_mempool_is_polled_until_included() {
+    let dev = devnet(true, |_| {});
+    let mut c = client(&dev);
+    dev.inject(Fault::HoldInMempool(3));
+    let (nonce, out) = submit_one(&dev, &mut c);
+    assert_included_once(&dev, nonce, &out);
+}
+
+#[test]
+fn duplicate_submission_counts_as_done() {
+    let dev = devnet(true, |_| {});
+    let mut c = client(&dev);
+    let (nonce, end) = open_window(&mut c, 6);
+    let w = wallet();
+    let first = c.submit(
+        &w,
+        TxKind::Payload(&payload(nonce, 0.5)),
+        end,
+        &mut SubmitState::default(),
+    );
+    assert!(matches!(first, Ok(Outcome::Included { .. })), "{first:?}");
+    let second = c.submit(
+        &w,
+        TxKind::Payload(&payload(nonce, 0.25)),
+        end,
+        &mut SubmitState::default(),
+    );
+    assert_eq!(second.expect("second outcome"), Outcome::AlreadySubmitted);
+    assert_eq!(accepted(&dev, nonce), 1);
+}
+
+#[test]
+fn window_closed_before_broadcast_is_dropped() {
+    let dev = devnet(true, |_| {});
+    let mut c = client(&dev);
+    let (nonce, end) = open_window(&mut c, 1);
+    let w = wallet();
+    let mut state = SubmitState::default();
+    let tx = c
+        .prepare(&w, TxKind::Payload(&payload(nonce, 0.5)), end, &mut state)
+        .expect("prepare");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.latest_height().expect("height") <= end && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tracked = c.broadcast_and_track(&tx, end).expect("tracked");
+    match c.settle(tracked, &mut state) {
+        allora_worker::io::chain::Next::Done(Outcome::Dropped { reason }) => {
+            assert!(
+                reason.contains("window") || reason.contains("nonce closed"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(accepted(&dev, nonce), 0);
+}
+
+#[test]
+fn unknown_broadcast_outcome_resends_the_same_bytes() {
+    let dev = devnet(true, |_| {});
+    let mut c = client(&dev);
+    let (nonce, end) = open_window(&mut c, 6);
+    let mut state = SubmitState::default();
+    let tx = c
+        .prepare(
+            &wallet(),
+            TxKind::Payload(&payload(nonce, 0.5)),
+            end,
+            &mut state,
+        )
+        .expect("prepare");
+    // The first copy reaches the mempool and is held there; our own
+    // broadcast then hangs past the read timeout.
+    dev.inject(Fault::HoldInMempool(4));
+    let direct = ureq::post(format!("{}/cosmos/tx/v1beta1/txs", dev.base_url()))
+        .send(
+            serde_json::json!({"tx_bytes": base64_std(&tx.tx_raw), "mode": "BROADCAST_MODE_SYNC"})
+                .to_string(),
+        )
+        .expect("direct broadcast");
+    assert_eq!(direct.status().as_u16(), 200);
+    dev.inject(Fault::Hang(1));
+    let tracked = c.broadcast_and_track(&tx, end).expect("tracked");
+    match &tracked {
+        Tracked::Included(r) => assert_eq!(r.txhash, tx.hash),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.settle(tracked, &mut state),
+        allora_worker::io::chain::Next::Done(Outcome::Included { .. })
+    ));
+    assert_eq!(accepted(&dev, nonce), 1, "{}", dev.stats());
+    assert_eq!(dev.stats()["duplicates"], 0);
+}
+
+fn base64_std(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[test]
+fn html_page_and_http_500_on_the_first_endpoint_fail_over() {
+    let dev = devnet(true, |_| {});
+    let first = dev.extra_listener().expect("second listener");
+    let cfg = config_for(&dev, &format!("{first},{}", dev.base_url()));
+    let mut c = Client::new(&cfg).expect("client");
+    c.probe().expect("probe");
+    dev.inject_on(&first, Fault::HtmlPage(1));
+    assert_eq!(c.topic().expect("topic after an HTML page").id, 67);
+    // The first endpoint now cools down; a fresh client meets the 500.
+    let mut c = Client::new(&cfg).expect("client");
+    dev.inject_on(&first, Fault::Http500(1));
+    c.probe().expect("probe after a 500");
+    dev.inject(Fault::EmptyBody(1)); // once on each listener
+    match c.topic() {
+        Err(Error::Http {
+            endpoint,
+            path,
+            problem,
+        }) => {
+            assert!(path.starts_with("/emissions/v10/topics/67"), "{path}");
+            assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+            assert!(problem.contains("not JSON"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let (nonce, out) = submit_one(&dev, &mut c);
+    assert_included_once(&dev, nonce, &out);
+}
+
+fn next_window(ws: &mut WsClient, within: Duration) -> Vec<WsEvent> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Some(e) = ws.next_event(deadline).expect("next event") {
+        seen.push(e);
+        if matches!(e, WsEvent::Window(_)) {
+            break;
+        }
+    }
+    seen
+}
+
+#[test]
+fn websocket_drop_and_silence_reconnect_and_resubscribe() {
+    let dev = devnet(true, |_| {});
+    let mut ws = WsClient::connect(
+        &dev.ws_url(),
+        67,
+        Emissions::V10,
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    )
+    .expect("websocket connects");
+    let seen = next_window(&mut ws, Duration::from_secs(10));
+    assert_eq!(seen.first(), Some(&WsEvent::Connected));
+    assert!(
+        matches!(seen.last(), Some(WsEvent::Window(w)) if w.topic_id == 67 && w.window_end > w.nonce as u64)
+    );
+    dev.inject(Fault::DropWebsocket);
+    let seen = next_window(&mut ws, Duration::from_secs(10));
+    assert!(seen.contains(&WsEvent::Connected), "{seen:?}");
+    assert!(matches!(seen.last(), Some(WsEvent::Window(_))), "{seen:?}");
+    assert_eq!(ws.connects, 2);
+    dev.inject(Fault::SilentWebsocket);
+    let seen = next_window(&mut ws, Duration::from_secs(10));
+    assert!(seen.contains(&WsEvent::Connected), "{seen:?}");
+    assert!(matches!(seen.last(), Some(WsEvent::Window(_))), "{seen:?}");
+    assert_eq!(ws.connects, 3);
+}
+
+fn run_check(dev: &Devnet, label: &str) -> (Option<i32>, String, String) {
+    let dir = support::temp_dir(label);
+    let mut envs = env(dev, &dev.base_url());
+    envs.push(("MNEMONIC".into(), MNEMONIC.into()));
+    envs.push(("TIINGO_URL".into(), dev.market_url()));
+    envs.push(("TIINGO_API_KEY".into(), "test-key".into()));
+    let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = support::run(&dir, &["check"], &pairs);
+    let (stdout, stderr) = support::texts(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn check_is_clean_on_a_healthy_devnet() {
+    let dev = devnet(true, |_| {});
+    let (code, stdout, stderr) = run_check(&dev, "chain-check");
+    assert!(!stdout.contains('✗'), "{stdout}{stderr}");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    for name in [
+        "chain id: devnet-1",
+        "emissions version: v10",
+        "registered: yes",
+        "whitelisted: yes",
+        "balance:",
+        "clock:",
+        "data dir:",
+    ] {
+        assert!(stdout.contains(name), "{name} missing in {stdout}");
+    }
+    assert!(!stdout.contains("test-key") && !stderr.contains("test-key"));
+    assert!(!stdout.contains("abandon") && !stderr.contains("abandon"));
+}
+
+#[test]
+fn check_names_both_chain_ids_when_they_differ() {
+    let dev = devnet(true, |_| {});
+    dev.inject(Fault::WrongChainId(true));
+    let (code, stdout, stderr) = run_check(&dev, "chain-check-wrong");
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("✗ chain id"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("\"devnet-1\"") && line.contains("devnet-1-wrong"),
+        "{line}"
+    );
+}
+
+#[test]
+fn probe_refuses_a_wrong_chain_id() {
+    let dev = devnet(true, |_| {});
+    dev.inject(Fault::WrongChainId(true));
+    let mut c = Client::new(&config_for(&dev, &dev.base_url())).expect("client");
+    let e = c.probe().unwrap_err().to_string();
+    assert!(
+        e.contains("devnet-1-wrong") && e.contains("\"devnet-1\" is configured"),
+        "{e}"
+    );
+}
