@@ -11,6 +11,7 @@ use crate::logic::wallet::Wallet;
 
 pub mod bench;
 pub mod check;
+pub mod devnet;
 pub mod register;
 pub mod sign;
 pub mod wallet;
@@ -42,6 +43,7 @@ pub const COMMANDS: &[Command] = &[
     bench::COMMAND,
     register::COMMAND,
     check::COMMAND,
+    devnet::COMMAND,
 ];
 
 /// The subcommand called `name`.
