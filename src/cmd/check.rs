@@ -295,7 +295,14 @@ fn market(r: &mut Report, ctx: &Ctx) {
             format!("HTTP {}", resp.status().as_u16()),
             "check TIINGO_URL",
         ),
-        Err(e) => r.fail(&name, e.to_string(), "check the network or TIINGO_URL"),
+        Err(e) => {
+            let shown = if token.is_empty() {
+                e.to_string()
+            } else {
+                e.to_string().replace(&token, "[redacted]")
+            };
+            r.fail(&name, shown, "check the network or TIINGO_URL")
+        }
     }
 }
 

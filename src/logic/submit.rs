@@ -91,12 +91,14 @@ pub fn classify(codespace: &str, code: u32, raw_log: &str) -> Verdict {
     if log.contains("not permitted to submit") {
         return Verdict::NotWhitelisted;
     }
+    if log.contains("unable to resolve type url") {
+        return Verdict::Redetect(why());
+    }
     match (codespace, code) {
         ("sdk", 32) => Verdict::Resign,
         ("sdk", 13) => Verdict::RaisePrice,
         ("sdk", 19) => Verdict::KeepPolling,
         ("sdk", 20) => Verdict::Rebroadcast,
-        ("sdk", 2) if log.contains("type url") => Verdict::Redetect(why()),
         ("sdk", 30) => Verdict::Drop(format!("window closed (timeout height passed) {}", why())),
         ("sdk", 5) => Verdict::Stop(format!("insufficient funds to pay the fee {}", why())),
         ("sdk", 28) => Verdict::Stop(format!("wrong chain id {}", why())),
@@ -267,6 +269,10 @@ mod tests {
                 other => panic!("{cs}/{code}: {other:?}"),
             }
         }
+        assert!(matches!(
+            classify("http", 400, "unable to resolve type URL /emissions.v11.X"),
+            Verdict::Redetect(_)
+        ));
         assert!(matches!(
             classify("sdk", 2, "unable to resolve type URL /emissions.v11.X"),
             Verdict::Redetect(_)

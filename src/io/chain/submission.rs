@@ -98,9 +98,8 @@ impl Client {
         let start = Instant::now();
         loop {
             match self.http.post_once(Kind::Lcd, BROADCAST_PATH, &body) {
-                Ok(reply) if reply.ok() => {
-                    let resp = cj::tx_response(&reply.body)?;
-                    match submit::classify(&resp.codespace, resp.code, &resp.raw_log) {
+                Ok(reply) if reply.ok() => match cj::tx_response(&reply.body) {
+                    Ok(resp) => match submit::classify(&resp.codespace, resp.code, &resp.raw_log) {
                         Verdict::Success | Verdict::KeepPolling => {
                             return self.track(&tx.hash, window_end, start)
                         }
@@ -108,9 +107,13 @@ impl Client {
                             log::warn!("mempool full; broadcasting the same tx again")
                         }
                         _ => return Ok(Tracked::Rejected(resp)),
-                    }
-                }
-                Ok(reply) => return Err(super::status_error(BROADCAST_PATH, &reply)),
+                    },
+                    Err(e) => log::warn!(
+                        "broadcast of {} answered oddly ({e}); looking it up",
+                        tx.hash
+                    ),
+                },
+                Ok(reply) => return Ok(Tracked::Rejected(http_rejection(&reply))),
                 Err(e) => {
                     log::warn!("broadcast of {} has an unknown outcome: {e}", tx.hash);
                     if let Ok(Some(found)) = self.tx(&tx.hash) {
@@ -241,5 +244,16 @@ impl Client {
                 ),
             }
         }
+    }
+}
+
+/// A broadcast refused at the gateway (HTTP 4xx) as a tx response.
+fn http_rejection(reply: &crate::io::http::Reply) -> TxResponse {
+    let message = cj::api_error(&reply.body).map_or_else(String::new, |e| e.message);
+    TxResponse {
+        codespace: "http".into(),
+        code: u32::from(reply.status),
+        raw_log: message,
+        ..TxResponse::default()
     }
 }
