@@ -190,7 +190,10 @@ impl Client {
 
     fn note_upgrade(&mut self, path: &str, reply: &Result<Reply>) {
         let (status, text) = match reply {
-            Ok(r) => (r.status, r.body.clone()),
+            Ok(r) => (
+                r.status,
+                cj::api_error(&r.body).map_or_else(String::new, |e| e.message),
+            ),
             Err(e) => (
                 if e.to_string().contains("HTTP 501") {
                     501

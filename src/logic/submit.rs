@@ -178,12 +178,17 @@ pub fn emissions_from_probes(probes: &[(u32, bool)]) -> Result<Emissions> {
     ))
 }
 
-/// True when an error text smells of a chain upgrade (re-detect the version).
-pub fn smells_of_upgrade(path: &str, status: u16, text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
+/// True when an answer smells of a chain upgrade (re-detect the version):
+/// an unknown type URL or service, a 501 on an emissions path, or a 404
+/// whose message is the gateway's bare route-level "Not Found" (a missing
+/// inference or account says more than that).
+pub fn smells_of_upgrade(path: &str, status: u16, message: &str) -> bool {
+    let t = message.trim().to_ascii_lowercase();
+    let emissions = path.starts_with("/emissions/");
     t.contains("unable to resolve type url")
         || t.contains("unknown service emissions")
-        || (path.starts_with("/emissions/") && matches!(status, 404 | 501))
+        || (emissions && status == 501)
+        || (emissions && status == 404 && t == "not found")
 }
 
 /// Days of submissions `balance` pays for: one submission per epoch costing
@@ -336,6 +341,16 @@ mod tests {
         assert!(e.contains("v11"), "{e}");
         assert!(emissions_from_probes(&[(10, false)]).is_err());
         assert!(smells_of_upgrade("/emissions/v10/topics/67", 501, ""));
+        assert!(smells_of_upgrade(
+            "/emissions/v10/topics/67",
+            404,
+            "Not Found"
+        ));
+        assert!(!smells_of_upgrade(
+            "/emissions/v10/topics/67/workers/a/latest_input_inference",
+            404,
+            "no inference found for worker a"
+        ));
         assert!(smells_of_upgrade(
             "/cosmos/tx/v1beta1/txs",
             200,
