@@ -618,3 +618,17 @@ fn probe_refuses_a_wrong_chain_id() {
         "{e}"
     );
 }
+
+#[test]
+fn unfunded_account_names_the_address_and_the_faucet() {
+    let dev = devnet(true, |_| {});
+    let mut c = client(&dev);
+    let other = "allo1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xu";
+    let e = c.account(other).unwrap_err().to_string();
+    assert!(
+        e.contains(other) && e.contains("faucet.testnet.allora.run"),
+        "{e}"
+    );
+    assert_eq!(c.account(ADDR).expect("funded account").sequence, 0);
+    assert_eq!(c.balance(ADDR).expect("balance"), FUNDS);
+}
