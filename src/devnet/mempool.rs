@@ -51,19 +51,11 @@ pub fn gas_used(len: usize) -> u64 {
 }
 
 fn reject_refusal(r: Reject) -> Refusal {
-    match r {
-        Reject::TxDecode(m) => refuse("sdk", 2, format!("{m}: tx parse error"), "decode"),
-        Reject::Unauthorized(m) => refuse("sdk", 4, format!("{m}: unauthorized"), "bundle_invalid"),
-        Reject::InvalidRequest(m) => {
-            refuse("sdk", 18, format!("{m}: invalid request"), "bundle_invalid")
-        }
-        Reject::InvalidChainId(m) => refuse(
-            "sdk",
-            28,
-            format!("{m}: invalid chain-id"),
-            "bundle_invalid",
-        ),
-    }
+    let reason = match r {
+        Reject::TxDecode(_) => "decode",
+        _ => "bundle_invalid",
+    };
+    refuse("sdk", r.code(), r.to_string(), reason)
 }
 
 fn fee_uallo(tx: &VerifiedTx) -> u128 {
@@ -330,6 +322,12 @@ impl Chain {
     /// earlier messages of a failed tx are kept (the chain would revert
     /// them); workers send one message per tx.
     fn run_msgs(&mut self, p: &Pending, height: u64) -> Result<Vec<Event>, Refusal> {
+        let number = self.accounts.get(&p.tx.signer).map_or(0, |a| a.number);
+        if let Err(r) = verifier::verify_tx(&p.bytes, &self.chain_id, number) {
+            let r = reject_refusal(r);
+            let log = format!("failed to execute message; message index: 0: {}", r.log);
+            return Err(Refusal { log, ..r });
+        }
         let mut events = Vec::new();
         for (i, msg) in p.tx.messages.iter().enumerate() {
             let wrap = |r: Refusal| Refusal {
@@ -337,7 +335,7 @@ impl Chain {
                 ..r
             };
             let ev = match msg {
-                Msg::InsertPayload { .. } => self.insert_payload(p, msg, height).map_err(wrap)?,
+                Msg::InsertPayload { .. } => self.insert_payload(msg, height).map_err(wrap)?,
                 Msg::Register { .. } => self.register(msg).map_err(wrap)?,
             };
             events.extend(ev);
@@ -345,12 +343,7 @@ impl Chain {
         Ok(events)
     }
 
-    fn insert_payload(
-        &mut self,
-        p: &Pending,
-        msg: &Msg,
-        height: u64,
-    ) -> Result<Vec<Event>, Refusal> {
+    fn insert_payload(&mut self, msg: &Msg, height: u64) -> Result<Vec<Event>, Refusal> {
         let Msg::InsertPayload {
             sender,
             worker,
@@ -362,8 +355,6 @@ impl Chain {
         else {
             unreachable!("insert_payload is called with InsertPayload messages only");
         };
-        let number = self.accounts.get(&p.tx.signer).map_or(0, |a| a.number);
-        verifier::verify_tx(&p.bytes, &self.chain_id, number).map_err(reject_refusal)?;
         if *topic_id != self.topic_id {
             return Err(refuse(
                 "emissions",

@@ -401,7 +401,7 @@ fn simulate(chain: &mut Chain, body: &[u8]) -> Reply {
     };
     let tx = match verifier::decode_tx(&bytes) {
         Ok(tx) => tx,
-        Err(e) => return error(400, 2, &format!("{e:?}: tx parse error")),
+        Err(e) => return error(400, e.code(), &e.to_string()),
     };
     if let Some(a) = chain.accounts.get(&tx.signer) {
         if a.check_sequence != tx.sequence {

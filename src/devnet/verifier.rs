@@ -4,63 +4,9 @@
 //! signature over SignDoc alone, so a bad bundle fails at DeliverTx (as on
 //! the chain) and not at CheckTx. It re-implements nothing of the verifier.
 
-use crate::logic::wallet;
+use crate::logic::{tx, wallet};
 
-pub use stub::{decode_tx, verify_tx, Msg, Reject, VerifiedTx};
-
-/// Stand-in with the agreed interface of `logic::verify` until branch `tx`
-/// is merged: every transaction is a decode error.
-mod stub {
-    use crate::logic::emissions::Emissions;
-
-    #[derive(Debug, Clone)]
-    pub enum Reject {
-        TxDecode(String),
-        Unauthorized(String),
-        InvalidRequest(String),
-        InvalidChainId(String),
-    }
-    #[derive(Debug, Clone)]
-    pub struct VerifiedTx {
-        pub signer: String,
-        pub pubkey: [u8; 33],
-        pub sequence: u64,
-        pub fee: Vec<(String, u128)>,
-        pub gas_limit: u64,
-        pub memo: String,
-        pub timeout_height: u64,
-        pub messages: Vec<Msg>,
-    }
-    #[derive(Debug, Clone)]
-    pub enum Msg {
-        InsertPayload {
-            emissions: Emissions,
-            sender: String,
-            worker: String,
-            topic_id: u64,
-            nonce: i64,
-            value: Option<String>,
-            forecasts: Vec<(String, String)>,
-        },
-        Register {
-            emissions: Emissions,
-            sender: String,
-            topic_id: u64,
-            owner: String,
-            is_reputer: bool,
-        },
-    }
-    pub fn decode_tx(_tx_raw: &[u8]) -> Result<VerifiedTx, Reject> {
-        Err(Reject::TxDecode("verifier not wired yet".into()))
-    }
-    pub fn verify_tx(
-        _tx_raw: &[u8],
-        _chain_id: &str,
-        _account_number: u64,
-    ) -> Result<VerifiedTx, Reject> {
-        Err(Reject::TxDecode("verifier not wired yet".into()))
-    }
-}
+pub use crate::logic::verify::{decode_tx, verify_tx, Msg, Reject, VerifiedTx};
 
 /// Checks the TxRaw's single signature against SIGN_MODE_DIRECT's SignDoc
 /// for `chain_id` and `account_number`; false on any malformed input.
@@ -76,16 +22,7 @@ pub fn tx_signature_ok(
     if sigs.len() != 1 {
         return false;
     }
-    let mut doc = Vec::with_capacity(body.len() + auth.len() + chain_id.len() + 16);
-    put_bytes(&mut doc, 1, body);
-    put_bytes(&mut doc, 2, auth);
-    if !chain_id.is_empty() {
-        put_bytes(&mut doc, 3, chain_id.as_bytes());
-    }
-    if account_number != 0 {
-        doc.push(4 << 3);
-        put_varint(&mut doc, account_number);
-    }
+    let doc = tx::sign_doc(body, auth, chain_id, account_number);
     wallet::verify_sha256(pubkey, &doc, sigs[0]).is_ok()
 }
 
@@ -125,18 +62,4 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
         }
     }
     None
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
-    out.push((field << 3 | 2) as u8);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
