@@ -198,8 +198,8 @@ fn wallet() -> Wallet {
 fn devnet(registered: bool, tweak: impl FnOnce(&mut DevnetConfig)) -> Devnet {
     let mut cfg = DevnetConfig {
         block_ms: 50,
-        epoch_blocks: 10,
-        window_blocks: 8,
+        epoch_blocks: 30,
+        window_blocks: 25,
         genesis: vec![(ADDR.to_string(), FUNDS)],
         registered: if registered {
             vec![ADDR.to_string()]
@@ -297,7 +297,10 @@ fn assert_included_once(dev: &Devnet, nonce: i64, out: &Outcome) {
 
 #[test]
 fn register_then_twenty_windows_end_to_end() {
-    let dev = devnet(false, |_| {});
+    let dev = devnet(false, |cfg| {
+        cfg.epoch_blocks = 10;
+        cfg.window_blocks = 8;
+    });
     let dir = support::temp_dir("chain-register");
     let mut envs = env(&dev, &dev.base_url());
     envs.push(("MNEMONIC".into(), MNEMONIC.into()));
