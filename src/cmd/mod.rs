@@ -11,7 +11,9 @@ use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
 pub mod bench;
+pub mod check;
 pub mod devnet;
+pub mod register;
 pub mod sign;
 pub mod wallet;
 
@@ -56,6 +58,8 @@ pub const COMMANDS: &[Command] = &[
     wallet::COMMAND,
     sign::COMMAND,
     bench::COMMAND,
+    register::COMMAND,
+    check::COMMAND,
     devnet::COMMAND,
 ];
 

@@ -2,7 +2,9 @@
 //! decisions. Decisions come from `logic`.
 
 pub mod atomic;
+pub mod chain;
 pub mod clock;
+pub mod http;
 pub mod ledger;
 pub mod lock;
 pub mod logfile;
@@ -10,3 +12,4 @@ pub mod logging;
 pub mod notify;
 pub mod settings;
 pub mod signals;
+pub mod ws;

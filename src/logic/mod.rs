@@ -2,6 +2,7 @@
 //! printing. Everything here is deterministic and golden-testable; time and
 //! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
 
+pub mod chain_json;
 pub mod counters;
 pub mod decimal;
 pub mod emissions;
@@ -13,6 +14,7 @@ pub mod proto;
 pub mod rotation;
 pub mod schedule;
 pub mod secret;
+pub mod submit;
 pub mod tx;
 pub mod tx_decode;
 pub mod verify;

@@ -1,5 +1,6 @@
 //! The one integration-test binary (`cargo test --test it`): a module per area.
 
+mod chain; // chain client against the devnet, register, check, decoder fuzz
 mod cli; // exit codes, one-line errors, help, stdout-only output
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
 mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
