@@ -12,9 +12,13 @@ use crate::logic::wallet::Wallet;
 
 pub mod bench;
 pub mod check;
+pub mod demo;
 pub mod devnet;
 pub mod register;
 pub mod sign;
+pub mod run;
+pub mod status;
+pub mod stop;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration and, on demand, the key.
@@ -55,12 +59,17 @@ pub struct Command {
 
 /// Every subcommand, in the order `--help` lists them.
 pub const COMMANDS: &[Command] = &[
+    run::COMMAND,
+    run::ONCE,
+    status::COMMAND,
+    stop::COMMAND,
     wallet::COMMAND,
     sign::COMMAND,
     bench::COMMAND,
     register::COMMAND,
     check::COMMAND,
     devnet::COMMAND,
+    demo::COMMAND,
 ];
 
 /// The subcommand called `name`.

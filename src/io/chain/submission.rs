@@ -134,6 +134,9 @@ impl Client {
 
     /// `Some(reason)` when polling should end.
     fn stop_polling(&mut self, window_end: u64, start: Instant) -> Result<Option<String>> {
+        if crate::io::signals::stop_requested() {
+            return Ok(Some("shutdown requested while the tx was pending".into()));
+        }
         let height = if window_end > 0 {
             self.latest_height().unwrap_or(0)
         } else {

@@ -1,0 +1,277 @@
+//! The daemon: one thread, one blocking loop. `logic::schedule` decides the
+//! next `Action` from what the worker knows; the handlers in `steps.rs` and
+//! `submit.rs` carry it out through `io` and feed the result back into the
+//! state. This is the only module that uses both layers.
+//!
+//! Invariants: the ledger record of a signed tx is fsync'd before its
+//! broadcast; a nonce whose tx may still land is never signed again; every
+//! window that ends unserved is counted as missed with a reason; nothing
+//! here sleeps except through `io::signals::sleep_until` or the websocket's
+//! bounded read, so a stop request is seen within a second.
+
+mod forecast;
+mod steps;
+mod submit;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::io::chain::{Client, SubmitState};
+use crate::io::ledger::{self, LedgerFile};
+use crate::io::lock::{self, Lock};
+use crate::io::notify::Notifier;
+use crate::io::ws::WsClient;
+use crate::io::{clock, logging, signals};
+use crate::logic::chain_json::{Params, Topic};
+use crate::logic::counters::{Counters, Miss};
+use crate::logic::event::Kind;
+use crate::logic::schedule::{self, Action, State, Timers};
+use crate::logic::wallet::Wallet;
+
+pub use forecast::Forecaster;
+
+/// How the daemon runs (from `run` / `once` / `demo` flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Serve what is open now, then exit (`once`).
+    pub once: bool,
+    pub poll_interval: Duration,
+    pub heartbeat: Duration,
+    pub retrain: Duration,
+    pub start_at: Option<OffsetDateTime>,
+    pub stop_at: Option<OffsetDateTime>,
+    pub metrics_file: Option<PathBuf>,
+    /// Submitted when no forecast is possible (only when set explicitly).
+    pub fallback_value: Option<f64>,
+    pub predict_cmd: Option<String>,
+    pub predict_timeout: Duration,
+    /// Market data from a CSV instead of Tiingo.
+    pub csv: Option<PathBuf>,
+    /// Stop after this many windows have been finished (served or missed).
+    pub max_windows: Option<u64>,
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            once: false,
+            poll_interval: Duration::from_secs(120),
+            heartbeat: Duration::from_secs(3600),
+            retrain: Duration::from_secs(6 * 3600),
+            start_at: None,
+            stop_at: None,
+            metrics_file: None,
+            fallback_value: None,
+            predict_cmd: None,
+            predict_timeout: Duration::from_secs(30),
+            csv: None,
+            max_windows: None,
+            seed: 0,
+        }
+    }
+}
+
+/// What the run did, for the shutdown summary, `demo` and tests.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub counters: Counters,
+    /// Nonces finished by this run and how: "included", "already", "missed: …".
+    pub nonces: BTreeMap<i64, String>,
+    /// Window-open event → broadcast reaching the node, per nonce.
+    pub latencies: Vec<Duration>,
+    /// Failed attempts (each retried later while the window is open).
+    pub errors: u64,
+    pub uptime: Duration,
+}
+
+/// The daemon's state and its connections.
+pub struct Agent<'a> {
+    config: &'a Config,
+    wallet: &'a Wallet,
+    opts: Options,
+    client: Client,
+    ws: Option<WsClient>,
+    ledger: LedgerFile,
+    forecast: Forecaster,
+    state: State,
+    timers: Timers,
+    counters: Counters,
+    topic: Option<Topic>,
+    params: Option<Params>,
+    submit_states: BTreeMap<i64, SubmitState>,
+    miss_reason: BTreeMap<i64, Miss>,
+    opened_at: BTreeMap<i64, Instant>,
+    summary: Summary,
+    notifier: Notifier,
+    epoch: Instant,
+    fatal: Option<Error>,
+    last_low_balance_log: Option<Instant>,
+}
+
+/// Runs the daemon until a stop request, `--stop-at`, `once` finishing, or
+/// `max_windows`. Holds the singleton lock for the whole run.
+pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
+    let lock_path = lock::path_for(&config.data_dir, &config.chain_id, config.topic_id, wallet.address());
+    let _lock = Lock::acquire(&lock_path)?;
+    if !wait_for_start(opts.start_at) {
+        return Ok(Summary::default());
+    }
+    let mut agent = Agent::new(config, wallet, opts)?;
+    agent.startup();
+    while !agent.finished() {
+        agent.expire_windows();
+        let action = schedule::next(&agent.state, agent.ledger.state(), agent.now_ms(), &agent.timers);
+        log::debug!("action {action:?}");
+        agent.counters.cycles += 1;
+        match action {
+            Action::Probe => agent.probe(),
+            Action::ConnectWs => agent.connect_ws(),
+            Action::CheckWindowStatus => agent.check_window_status(),
+            Action::Poll => agent.poll(),
+            Action::Train => agent.train(),
+            Action::Reconcile(nonce) => agent.reconcile(nonce),
+            Action::Submit(nonce) => agent.submit(nonce),
+            Action::Heartbeat => agent.heartbeat(),
+            Action::WriteStatus => agent.write_status(),
+            Action::Wait { until_ms } => agent.wait(until_ms),
+        }
+    }
+    agent.shutdown()
+}
+
+/// Waits for `--start-at`, logging once an hour; false when stopped first.
+fn wait_for_start(start_at: Option<OffsetDateTime>) -> bool {
+    let Some(start) = start_at else { return true };
+    loop {
+        let left = start - clock::now_utc();
+        if left <= time::Duration::ZERO {
+            return true;
+        }
+        log::info!("waiting {} minutes for --start-at {}", left.whole_minutes(), start);
+        let slice = Duration::from_secs_f64(left.as_seconds_f64().clamp(0.0, 3600.0));
+        if signals::sleep_until(Instant::now() + slice) {
+            return false;
+        }
+    }
+}
+
+impl<'a> Agent<'a> {
+    fn new(config: &'a Config, wallet: &'a Wallet, opts: Options) -> Result<Agent<'a>> {
+        let path = ledger::path_for(&config.data_dir, &config.chain_id, config.topic_id, wallet.address());
+        let (ledger, skipped) = LedgerFile::open(&path)?;
+        if skipped > 0 {
+            log::warn!("WARNING ledger {}: skipped {skipped} unreadable line(s) (a crash mid-write)", path.display());
+        }
+        let timers = Timers {
+            poll_ms: opts.poll_interval.as_millis() as u64,
+            heartbeat_ms: opts.heartbeat.as_millis() as u64,
+            retrain_ms: opts.retrain.as_millis() as u64,
+            ws_silence_ms: u64::MAX / 4,
+            status_ms: 60_000.min(opts.heartbeat.as_millis() as u64),
+        };
+        let started_at = clock::now_utc().unix_timestamp();
+        Ok(Agent {
+            client: Client::new(config)?,
+            forecast: Forecaster::new(config, &opts),
+            counters: Counters { started_at, ..Counters::default() },
+            config,
+            wallet,
+            opts,
+            ws: None,
+            ledger,
+            state: State::default(),
+            timers,
+            topic: None,
+            params: None,
+            submit_states: BTreeMap::new(),
+            miss_reason: BTreeMap::new(),
+            opened_at: BTreeMap::new(),
+            summary: Summary::default(),
+            notifier: Notifier::from_env(),
+            epoch: Instant::now(),
+            fatal: None,
+            last_low_balance_log: None,
+        })
+    }
+
+    /// Milliseconds on the monotonic clock since the agent started.
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn startup(&mut self) {
+        let unresolved = self.ledger.state().unresolved();
+        logging::event(
+            Kind::Startup,
+            &format!(
+                "worker {} starting for topic {} on {} ({} unresolved ledger entries)",
+                self.wallet.address(),
+                self.config.topic_id,
+                self.config.chain_id,
+                unresolved.len()
+            ),
+            json!({"address": self.wallet.address(), "topic_id": self.config.topic_id,
+                   "chain_id": self.config.chain_id, "version": env!("CARGO_PKG_VERSION")}),
+        );
+        for nonce in unresolved {
+            self.open_window(nonce, None);
+        }
+    }
+
+    fn finished(&mut self) -> bool {
+        if signals::stop_requested() || self.fatal.is_some() {
+            return true;
+        }
+        if let Some(stop) = self.opts.stop_at {
+            if clock::now_utc() >= stop {
+                log::info!("--stop-at {stop} reached");
+                return true;
+            }
+        }
+        if let Some(max) = self.opts.max_windows {
+            if self.summary.nonces.len() as u64 >= max {
+                return true;
+            }
+        }
+        self.opts.once
+            && self.state.probed
+            && self.state.last_poll_ms.is_some()
+            && !self.state.need_window_status
+            && schedule::servable(&self.state, self.ledger.state(), self.now_ms()).is_empty()
+    }
+
+    fn shutdown(mut self) -> Result<Summary> {
+        self.notifier.send("STOPPING=1");
+        self.write_status();
+        let c = &self.counters;
+        let missed: Vec<String> = c.missed.iter().map(|(m, n)| format!("{}={n}", m.name())).collect();
+        let uptime = self.epoch.elapsed();
+        logging::event(
+            Kind::Shutdown,
+            &format!(
+                "shutdown after {:.0} s: {} cycles, {} windows seen, {} submitted, {} missed ({})",
+                uptime.as_secs_f64(),
+                c.cycles,
+                c.windows_seen,
+                c.submitted,
+                c.missed_total(),
+                if missed.is_empty() { "none".to_string() } else { missed.join(", ") }
+            ),
+            json!({"cycles": c.cycles, "windows_seen": c.windows_seen, "submitted": c.submitted,
+                   "missed": c.missed_total(), "uptime_s": uptime.as_secs()}),
+        );
+        self.summary.counters = self.counters.clone();
+        self.summary.uptime = uptime;
+        match self.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(self.summary),
+        }
+    }
+}

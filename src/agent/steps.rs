@@ -1,0 +1,261 @@
+//! The daemon's non-submission steps: probing the chain, the websocket,
+//! window status, polling, training, heartbeat, status files and waiting.
+//! Each step updates `State` so the scheduler sees its result.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::Agent;
+use crate::error::Error;
+use crate::io::ws::{WsClient, WsEvent};
+use crate::io::{atomic, clock, logging, signals};
+use crate::logic::counters::Miss;
+use crate::logic::event::Kind;
+use crate::logic::schedule::Window;
+
+/// How long a failed probe or training waits before the next try.
+const RETRY_MS: u64 = 30_000;
+
+impl Agent<'_> {
+    /// Chain id, emissions version, topic, registration, whitelist, params.
+    pub(super) fn probe(&mut self) {
+        let now = self.now_ms();
+        match self.try_probe() {
+            Ok(()) => {
+                self.state.probed = true;
+                self.state.need_window_status = true;
+                self.counters.problem = None;
+                self.notifier.send("READY=1");
+            }
+            Err(e @ (Error::Config { .. } | Error::Usage(_))) => {
+                logging::event(Kind::Error, &format!("cannot work as configured: {e}"), json!({}));
+                self.fatal = Some(e);
+            }
+            Err(e) => {
+                logging::event(Kind::Error, &format!("start-up probe failed, retrying in 30 s: {e}"), json!({}));
+                self.counters.problem = Some(e.to_string());
+                self.state.probe_retry_at_ms = now + RETRY_MS;
+            }
+        }
+    }
+
+    fn try_probe(&mut self) -> crate::error::Result<()> {
+        let emissions = self.client.probe()?;
+        let topic = self.client.topic()?;
+        let addr = self.wallet.address().to_string();
+        if !self.client.is_registered(&addr)? {
+            return Err(Error::Chain {
+                codespace: "emissions".into(),
+                code: 13,
+                log: format!("{addr} is not registered in topic {}: run allora-worker register", topic.id),
+            });
+        }
+        if !self.client.can_submit(&addr)? {
+            return Err(Error::Usage(format!(
+                "{addr} may not submit to topic {} (not whitelisted); ask the topic owner",
+                topic.id
+            )));
+        }
+        self.params = Some(self.client.params()?);
+        self.state.latest_height = self.client.latest_height()?;
+        log::info!(
+            "chain {} emissions {} topic {} ({}): epoch {} blocks, window {} blocks",
+            self.config.chain_id,
+            emissions.name(),
+            topic.id,
+            topic.metadata,
+            topic.epoch_length,
+            topic.worker_submission_window
+        );
+        self.topic = Some(topic);
+        for (nonce, w) in self.state.open.iter_mut() {
+            if w.end_block.is_none() {
+                w.end_block = Some(*nonce as u64 + self.topic.as_ref().map_or(0, |t| t.worker_submission_window));
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the websocket (it reconnects by itself afterwards). `once`
+    /// never opens one.
+    pub(super) fn connect_ws(&mut self) {
+        let now = self.now_ms();
+        if self.opts.once {
+            self.state.ws_connected = true;
+            return;
+        }
+        let emissions = match self.client.emissions() {
+            Ok(e) => e,
+            Err(e) => return self.ws_failed(now, &e.to_string()),
+        };
+        let c = self.config;
+        match WsClient::connect(&c.ws_url, c.topic_id, emissions, c.connect_timeout, c.ws_silence) {
+            Ok(ws) => {
+                self.ws = Some(ws);
+                self.state.ws_connected = true;
+                self.state.ws_last_frame_ms = now;
+                self.state.need_window_status = true;
+            }
+            Err(e) => self.ws_failed(now, &e.to_string()),
+        }
+    }
+
+    fn ws_failed(&mut self, now: u64, why: &str) {
+        log::warn!("WARNING websocket {}: {why}; polling every {:?} meanwhile", self.config.ws_url, self.opts.poll_interval);
+        self.state.ws_retry_at_ms = now + RETRY_MS;
+    }
+
+    /// Asks whether a window is open now (after start and every reconnect).
+    pub(super) fn check_window_status(&mut self) {
+        match self.client.window_status(self.wallet.address()) {
+            Ok(ws) => {
+                self.state.need_window_status = false;
+                if ws.is_open && ws.current_nonce > 0 {
+                    self.open_window(ws.current_nonce, Some(ws.window_end));
+                }
+            }
+            Err(e) => {
+                log::warn!("WARNING window status: {e}");
+                self.state.need_window_status = false;
+                self.state.last_poll_ms = None;
+            }
+        }
+    }
+
+    /// Polls the unfulfilled nonces (the fallback when events are missed).
+    pub(super) fn poll(&mut self) {
+        self.state.last_poll_ms = Some(self.now_ms());
+        match self.client.latest_height() {
+            Ok(h) => self.state.latest_height = h,
+            Err(e) => {
+                self.counters.problem = Some(format!("chain unreachable: {e}"));
+                return log::warn!("WARNING latest height: {e}");
+            }
+        }
+        match self.client.unfulfilled_nonces() {
+            Ok(nonces) => {
+                for n in nonces.into_iter().take(crate::logic::schedule::MAX_NONCES_PER_CYCLE) {
+                    self.open_window(n, None);
+                }
+            }
+            Err(e) => log::warn!("WARNING unfulfilled nonces: {e}"),
+        }
+    }
+
+    /// Records an open window (once per nonce), with its end block if known.
+    pub(super) fn open_window(&mut self, nonce: i64, end: Option<u64>) {
+        let end = end.or_else(|| self.topic.as_ref().map(|t| nonce as u64 + t.worker_submission_window));
+        if let Some(w) = self.state.open.get_mut(&nonce) {
+            w.end_block = w.end_block.or(end);
+            return;
+        }
+        if self.summary.nonces.contains_key(&nonce) {
+            return;
+        }
+        self.state.open.insert(nonce, Window { end_block: end, retry_at_ms: 0, attempts: 0 });
+        self.opened_at.entry(nonce).or_insert_with(Instant::now);
+        self.counters.windows_seen += 1;
+        self.counters.last_window = Some(nonce);
+        logging::event(
+            Kind::WindowOpen,
+            &format!("window open for nonce {nonce} (ends at block {})", end.map_or("?".into(), |e| e.to_string())),
+            json!({"nonce": nonce, "window_end": end}),
+        );
+    }
+
+    /// Refreshes market data and trains the model.
+    pub(super) fn train(&mut self) {
+        let now = self.now_ms();
+        match self.forecast.train(clock::now_utc().unix_timestamp()) {
+            Ok(trained_at) => {
+                self.state.model_ready = true;
+                self.state.model_trained_ms = Some(now);
+                self.counters.model_trained_at = Some(trained_at);
+            }
+            Err(e) => {
+                logging::event(Kind::Warning, &format!("training failed, retrying in 30 s: {e}"), json!({}));
+                self.state.model_ready = false;
+                self.state.train_retry_at_ms = now + RETRY_MS;
+            }
+        }
+    }
+
+    /// The hourly heartbeat: balance, runway, counters.
+    pub(super) fn heartbeat(&mut self) {
+        self.state.last_heartbeat_ms = Some(self.now_ms());
+        self.counters.last_heartbeat_at = Some(clock::now_utc().unix_timestamp());
+        if let Ok(b) = self.client.balance(self.wallet.address()) {
+            self.counters.balance_uallo = Some(b);
+        }
+        let c = &self.counters;
+        logging::event(
+            Kind::Heartbeat,
+            &format!(
+                "alive: {} windows seen, {} submitted, {} missed, balance {} uallo",
+                c.windows_seen,
+                c.submitted,
+                c.missed_total(),
+                c.balance_uallo.map_or("?".into(), |b| b.to_string())
+            ),
+            json!({"windows_seen": c.windows_seen, "submitted": c.submitted, "missed": c.missed_total(),
+                   "balance_uallo": c.balance_uallo.map(|b| b.to_string()), "height": self.state.latest_height}),
+        );
+        self.write_status();
+    }
+
+    /// Writes status.json, the metrics file and the systemd status.
+    pub(super) fn write_status(&mut self) {
+        self.state.last_status_ms = Some(self.now_ms());
+        let now = clock::now_utc().unix_timestamp();
+        let status = self.counters.status_json(now, std::process::id());
+        let path = self.config.data_dir.join("status.json");
+        if let Err(e) = atomic::write(&path, format!("{status:#}\n").as_bytes()) {
+            log::warn!("WARNING {e}");
+        }
+        if let Some(metrics) = &self.opts.metrics_file {
+            if let Err(e) = atomic::write(metrics, self.counters.prometheus(now).as_bytes()) {
+                log::warn!("WARNING {e}");
+            }
+        }
+        let problem = self.counters.problem.clone().unwrap_or_else(|| "ok".into());
+        let line = format!(
+            "STATUS=last window {}, {} submitted, {} missed; {problem}",
+            self.counters.last_window.map_or("none".into(), |n| n.to_string()),
+            self.counters.submitted,
+            self.counters.missed_total()
+        );
+        self.notifier.send(&line);
+        self.notifier.send("WATCHDOG=1");
+    }
+
+    /// Waits for a websocket event or `until_ms`, in slices of at most 1 s so
+    /// a stop request is seen quickly.
+    pub(super) fn wait(&mut self, until_ms: u64) {
+        let slice = until_ms.saturating_sub(self.now_ms()).min(1_000);
+        let deadline = Instant::now() + Duration::from_millis(slice);
+        let intended = self.now_ms() + slice;
+        match self.ws.as_mut().map(|ws| ws.next_event(deadline)) {
+            Some(Ok(Some(WsEvent::Window(w)))) if w.topic_id == self.config.topic_id => {
+                self.open_window(w.nonce, Some(w.window_end));
+                self.state.latest_height = self.state.latest_height.max(w.nonce as u64);
+            }
+            Some(Ok(Some(WsEvent::Connected))) => self.state.need_window_status = true,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => log::warn!("WARNING websocket: {e}"),
+            None => {
+                signals::sleep_until(deadline);
+            }
+        }
+        self.state.ws_last_frame_ms = self.now_ms();
+        self.counters.loop_lag_ms = self.now_ms().saturating_sub(intended);
+    }
+
+    /// Counts windows that ended unserved as missed, with their reason.
+    pub(super) fn expire_windows(&mut self) {
+        for nonce in crate::logic::schedule::expired(&self.state, self.ledger.state()) {
+            let why = self.miss_reason.remove(&nonce).unwrap_or(Miss::Late);
+            self.finish_missed(nonce, why, "the window closed before a submission landed");
+        }
+    }
+}

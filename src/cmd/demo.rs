@@ -1,0 +1,161 @@
+//! `allora-worker demo`: the whole worker against a local devnet, offline,
+//! in one command. Starts the devnet on a thread with a throwaway funded
+//! wallet, registers through the real chain client, runs the real daemon
+//! loop (`agent::run`, the same code as `run`) for N windows with fast
+//! blocks, then prints a summary and exits 0 only if every window got
+//! exactly one verified submission.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use lexopt::ValueExt;
+use serde_json::{json, Value};
+
+use crate::agent::{self, Options, Summary};
+use crate::cmd::{unexpected, Command, Ctx};
+use crate::config::Config;
+use crate::devnet::{self, Devnet, DevnetConfig};
+use crate::error::{Error, Result};
+use crate::io::chain::{Client, Outcome, SubmitState, TxKind};
+use crate::io::signals;
+use crate::logic::wallet::Wallet;
+
+pub const COMMAND: Command = Command {
+    name: "demo",
+    summary: "run the worker against a local devnet for N windows and print a summary (offline)",
+    needs_wallet: false,
+    usage: "Usage: allora-worker demo [--windows N] [--block-ms N] [--json]\n\n\
+            Flags:\n  --windows N    windows to serve (default 5)\n  \
+            --block-ms N   devnet block interval in ms (default 200)\n  \
+            --json         print the summary as one JSON object\n",
+    run,
+};
+
+struct Args {
+    windows: u64,
+    block_ms: u64,
+    json: bool,
+}
+
+fn parse(args: Vec<OsString>) -> Result<Args> {
+    let mut a = Args { windows: 5, block_ms: 200, json: false };
+    let mut p = lexopt::Parser::from_args(args);
+    while let Some(arg) = p.next()? {
+        match arg {
+            lexopt::Arg::Long("windows") => a.windows = p.value()?.parse()?,
+            lexopt::Arg::Long("block-ms") => a.block_ms = p.value()?.parse()?,
+            lexopt::Arg::Long("json") => a.json = true,
+            other => return Err(unexpected(other, "demo")),
+        }
+    }
+    if a.windows == 0 || a.block_ms == 0 {
+        return Err(Error::Usage("demo: --windows and --block-ms must be positive".into()));
+    }
+    Ok(a)
+}
+
+fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
+    let a = parse(args)?;
+    signals::install()?;
+    let (_, wallet) = devnet::throwaway_wallet(7)?;
+    let net = Devnet::start(DevnetConfig {
+        block_ms: a.block_ms,
+        epoch_blocks: 10,
+        window_blocks: 8,
+        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
+        ..DevnetConfig::default()
+    })?;
+    let config = demo_config(&ctx.config, &net);
+    register(&config, &wallet)?;
+    let opts = Options {
+        max_windows: Some(a.windows),
+        poll_interval: Duration::from_millis(a.block_ms * 5),
+        ..Options::default()
+    };
+    let summary = agent::run(&config, &wallet, opts)?;
+    let report = report(&summary, &net.stats(), wallet.address(), a.windows);
+    net.shutdown();
+    if a.json {
+        println!("{report}");
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(if report["ok"] == true { 0 } else { 1 })
+}
+
+/// The user's configuration pointed at the devnet, with a private data dir.
+fn demo_config(user: &Config, net: &Devnet) -> Config {
+    let mut c = user.clone();
+    c.chain_id = DevnetConfig::default().chain_id;
+    c.lcd_urls = vec![net.base_url()];
+    c.rpc_urls = vec![net.base_url()];
+    c.ws_url = net.ws_url();
+    c.tiingo_url = net.market_url();
+    c.tiingo_api_key = Some(crate::logic::secret::Secret::new("devnet".into()));
+    c.gas_price = DevnetConfig::default().min_gas_price;
+    c.emissions = None;
+    c.topic_id = 67;
+    c.data_dir = std::env::temp_dir().join(format!("allora-worker-demo-{}", std::process::id()));
+    c
+}
+
+fn register(config: &Config, wallet: &Wallet) -> Result<()> {
+    let mut client = Client::new(config)?;
+    client.probe()?;
+    match client.submit(wallet, TxKind::Register, 0, &mut SubmitState::default())? {
+        Outcome::Included { tx_hash, .. } => {
+            log::info!("demo wallet {} registered in topic 67 (tx {tx_hash})", wallet.address());
+            Ok(())
+        }
+        other => Err(Error::Chain { codespace: "demo".into(), code: 0, log: format!("registration failed: {other:?}") }),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Compares what the worker says it did with what the devnet verified.
+fn report(s: &Summary, stats: &Value, address: &str, windows: u64) -> Value {
+    let accepted_once = s
+        .nonces
+        .keys()
+        .filter(|n| stats["accepted_by_nonce"][n.to_string()][address].as_u64() == Some(1))
+        .count() as u64;
+    let mut lat: Vec<f64> = s.latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    lat.sort_by(f64::total_cmp);
+    let duplicates = stats["duplicates"].as_u64().unwrap_or(0);
+    let ok = s.nonces.len() as u64 >= windows && accepted_once == s.nonces.len() as u64 && duplicates == 0;
+    json!({
+        "ok": ok,
+        "windows": s.nonces.len(),
+        "windows_opened_by_devnet": stats["windows_opened"],
+        "predictions": s.latencies.len(),
+        "accepted_once": accepted_once,
+        "duplicates": duplicates,
+        "rejected": stats["rejected"],
+        "latency_ms": {"p50": percentile(&lat, 0.5), "p95": percentile(&lat, 0.95), "max": lat.last()},
+        "nonces": s.nonces,
+    })
+}
+
+fn table(r: &Value) -> String {
+    format!(
+        "demo: {}\n  windows served            {}\n  windows opened (devnet)   {}\n  predictions               {}\n  \
+         accepted once (verified)  {}\n  duplicates                {}\n  rejected                  {}\n  \
+         window open -> broadcast  p50 {:.1} ms, p95 {:.1} ms\n",
+        if r["ok"] == true { "OK, every window got exactly one verified submission" } else { "FAILED" },
+        r["windows"],
+        r["windows_opened_by_devnet"],
+        r["predictions"],
+        r["accepted_once"],
+        r["duplicates"],
+        r["rejected"],
+        r["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
+        r["latency_ms"]["p95"].as_f64().unwrap_or(f64::NAN),
+    )
+}
