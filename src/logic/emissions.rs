@@ -17,7 +17,9 @@ impl Emissions {
         match s.trim().trim_start_matches('v') {
             "9" => Ok(Emissions::V9),
             "10" => Ok(Emissions::V10),
-            _ => Err(Error::Usage(format!("emissions version {s:?} is not supported; expected v9 or v10"))),
+            _ => Err(Error::Usage(format!(
+                "emissions version {s:?} is not supported; expected v9 or v10"
+            ))),
         }
     }
 
@@ -53,7 +55,10 @@ mod tests {
     fn names_and_urls() {
         assert_eq!(Emissions::parse("v10").unwrap(), Emissions::V10);
         assert_eq!(Emissions::parse("9").unwrap(), Emissions::V9);
-        assert!(Emissions::parse("v11").unwrap_err().to_string().contains("v11"));
+        assert!(Emissions::parse("v11")
+            .unwrap_err()
+            .to_string()
+            .contains("v11"));
         assert_eq!(Emissions::V9.rest_prefix(), "/emissions/v9");
         assert_eq!(
             Emissions::V10.type_url("InsertWorkerPayloadRequest"),
