@@ -9,6 +9,9 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod backtest;
+pub mod predict;
+pub mod train;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration.
@@ -32,7 +35,12 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND];
+pub const COMMANDS: &[Command] = &[
+    wallet::COMMAND,
+    train::COMMAND,
+    predict::COMMAND,
+    backtest::COMMAND,
+];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {

@@ -4,4 +4,7 @@
 pub mod clock;
 pub mod logfile;
 pub mod logging;
+pub mod market;
+pub mod modelfile;
+pub mod predict_cmd;
 pub mod settings;

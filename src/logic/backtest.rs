@@ -83,7 +83,7 @@ fn sigma_at(s: &Series, at: usize, horizon: usize) -> Result<f64> {
         .filter_map(|i| features::target(s, i, horizon))
         .collect();
     let sigma = metrics::std_dev(&r);
-    if r.len() < horizon || !(sigma > 0.0) {
+    if r.len() < horizon || sigma.is_nan() || sigma <= 0.0 {
         return Err(Error::Model(format!(
             "sigma at {} needs {horizon} realised returns with spread",
             format_time(s.time(at))
