@@ -91,6 +91,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
+    let ctx = Ctx::new(config);
+    if command.needs_wallet {
+        if let Err(e) = ctx.wallet() {
+            return usage_error(&e);
+        }
+    }
+    let config = &ctx.config;
     let policy = Policy {
         max_bytes: config.log_max_bytes,
         backups: config.log_backups,
@@ -102,7 +109,6 @@ pub fn main(args: Vec<OsString>) -> i32 {
         env!("CARGO_PKG_VERSION"),
         config.data_dir.display()
     );
-    let ctx = Ctx { config };
     match (command.run)(&ctx, inv.rest) {
         Ok(code) => code,
         Err(e) => {

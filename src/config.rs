@@ -94,6 +94,46 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "largest fee in uallo the worker will sign for one transaction",
     ),
     (
+        "ALLORA_EMISSIONS",
+        "auto",
+        "emissions module version v9 or v10; auto probes /emissions/vN/params",
+    ),
+    (
+        "ALLORA_CONNECT_TIMEOUT",
+        "5s",
+        "HTTP and websocket connect timeout (s or ms suffix)",
+    ),
+    (
+        "ALLORA_READ_TIMEOUT",
+        "15s",
+        "HTTP response read timeout (s or ms suffix)",
+    ),
+    (
+        "ALLORA_ENDPOINT_COOLDOWN",
+        "30s",
+        "how long a failed endpoint is skipped before it is tried again",
+    ),
+    (
+        "ALLORA_GAS_ADJUSTMENT",
+        "1.3",
+        "gas limit = simulated gas used x this",
+    ),
+    (
+        "ALLORA_GAS_MARGIN",
+        "1.2",
+        "gas price = max(ALLORA_GAS_PRICE, feemarket price) x this",
+    ),
+    (
+        "ALLORA_TX_TIMEOUT",
+        "60s",
+        "how long a broadcast tx is polled before its outcome counts as unknown",
+    ),
+    (
+        "ALLORA_WS_SILENCE",
+        "60s",
+        "no websocket frame or pong for this long: reconnect",
+    ),
+    (
         "ALLORA_DATA_DIR",
         "./data",
         "ledger, model, bar cache, status.json, lock file",
@@ -180,6 +220,14 @@ pub struct Config {
     pub ws_url: String,
     pub gas_price: f64,
     pub fee_cap: u128,
+    pub emissions: Option<crate::logic::emissions::Emissions>,
+    pub connect_timeout: std::time::Duration,
+    pub read_timeout: std::time::Duration,
+    pub endpoint_cooldown: std::time::Duration,
+    pub gas_adjustment: f64,
+    pub gas_margin: f64,
+    pub tx_timeout: std::time::Duration,
+    pub ws_silence: std::time::Duration,
     pub topic_id: u64,
     pub ticker: String,
     pub target_hours: u32,
@@ -304,6 +352,40 @@ pub fn build(src: &Sources) -> Result<Config> {
         .remove(0),
         gas_price,
         fee_cap,
+        emissions: match get("ALLORA_EMISSIONS").unwrap_or("auto") {
+            "auto" => None,
+            v => Some(crate::logic::emissions::Emissions::parse(v).map_err(|_| {
+                Error::config("ALLORA_EMISSIONS", format!("{v:?} is not auto, v9 or v10"))
+            })?),
+        },
+        connect_timeout: parse_duration(
+            "ALLORA_CONNECT_TIMEOUT",
+            get("ALLORA_CONNECT_TIMEOUT").unwrap_or("5s"),
+        )?,
+        read_timeout: parse_duration(
+            "ALLORA_READ_TIMEOUT",
+            get("ALLORA_READ_TIMEOUT").unwrap_or("15s"),
+        )?,
+        endpoint_cooldown: parse_duration(
+            "ALLORA_ENDPOINT_COOLDOWN",
+            get("ALLORA_ENDPOINT_COOLDOWN").unwrap_or("30s"),
+        )?,
+        gas_adjustment: parse_positive_f64(
+            "ALLORA_GAS_ADJUSTMENT",
+            get("ALLORA_GAS_ADJUSTMENT").unwrap_or("1.3"),
+        )?,
+        gas_margin: parse_positive_f64(
+            "ALLORA_GAS_MARGIN",
+            get("ALLORA_GAS_MARGIN").unwrap_or("1.2"),
+        )?,
+        tx_timeout: parse_duration(
+            "ALLORA_TX_TIMEOUT",
+            get("ALLORA_TX_TIMEOUT").unwrap_or("60s"),
+        )?,
+        ws_silence: parse_duration(
+            "ALLORA_WS_SILENCE",
+            get("ALLORA_WS_SILENCE").unwrap_or("60s"),
+        )?,
         topic_id,
         ticker,
         target_hours: parse_hours("TARGET_HOURS", get("TARGET_HOURS").unwrap_or("168"))?,
@@ -371,6 +453,27 @@ fn parse_positive_f64(key: &str, v: &str) -> Result<f64> {
             format!("{v:?} is not a positive number"),
         )),
     }
+}
+
+/// Durations: seconds, or with an `s` or `ms` suffix, e.g. `15s`, `250ms`.
+pub fn parse_duration(key: &str, v: &str) -> Result<std::time::Duration> {
+    let t = v.trim().to_ascii_lowercase();
+    let parsed = match t.strip_suffix("ms") {
+        Some(ms) => ms
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(std::time::Duration::from_millis),
+        None => t
+            .trim_end_matches('s')
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(std::time::Duration::from_secs),
+    };
+    parsed
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Error::config(key, format!("{v:?} is not a duration such as 15s or 250ms")))
 }
 
 /// Sizes: plain bytes or with a K/M/G suffix (powers of 1024), e.g. `5M`.
@@ -516,6 +619,12 @@ mod tests {
         assert_eq!(parse_size("K", "512kb").unwrap(), 512 << 10);
         assert_eq!(parse_size("K", "1000").unwrap(), 1000);
         assert_eq!(redact_url("https://u:p@host:1/x?key=s"), "https://host:1/x");
+        let d = |v: &str| parse_duration("K", v).map(|d| d.as_millis());
+        assert_eq!(
+            (d("15s").unwrap(), d("250ms").unwrap(), d("2").unwrap()),
+            (15_000, 250, 2_000)
+        );
+        assert!(d("0").is_err() && d("soon").is_err());
     }
 
     #[test]

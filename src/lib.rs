@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod devnet;
 pub mod error;
 pub mod io;
 pub mod logic;

@@ -27,6 +27,7 @@ pub const COMMAND: Command = Command {
             --json       print one JSON object instead of a table\n  \
             --synthetic SEED  run on 4000 h of a seeded synthetic random walk instead (no signal:\n               \
             a sound model must not lose to the zero forecast there)\n",
+    needs_wallet: false,
     run,
 };
 

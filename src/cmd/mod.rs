@@ -2,6 +2,7 @@
 //! its own flags (lexopt), does its work through `io` and `logic`, prints its
 //! result on stdout and returns an exit code.
 
+use std::cell::OnceCell;
 use std::ffi::OsString;
 
 use crate::config::Config;
@@ -10,19 +11,37 @@ use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
 pub mod backtest;
+pub mod bench;
+pub mod check;
+pub mod devnet;
 pub mod predict;
+pub mod register;
+pub mod sign;
 pub mod train;
 pub mod wallet;
 
-/// What a subcommand gets: the validated configuration.
+/// What a subcommand gets: the validated configuration and, on demand, the key.
 pub struct Ctx {
     pub config: Config,
+    wallet: OnceCell<Wallet>,
 }
 
 impl Ctx {
-    /// Loads the worker's key from the configured mnemonic source.
-    pub fn wallet(&self) -> Result<Wallet> {
-        settings::load_wallet(&self.config)
+    /// A context for `config`; the wallet is derived on first use.
+    pub fn new(config: Config) -> Ctx {
+        Ctx {
+            config,
+            wallet: OnceCell::new(),
+        }
+    }
+
+    /// The worker's key from the configured mnemonic source (derived once).
+    pub fn wallet(&self) -> Result<&Wallet> {
+        if let Some(w) = self.wallet.get() {
+            return Ok(w);
+        }
+        let w = settings::load_wallet(&self.config)?;
+        Ok(self.wallet.get_or_init(|| w))
     }
 }
 
@@ -31,6 +50,9 @@ pub struct Command {
     pub name: &'static str,
     pub summary: &'static str,
     pub usage: &'static str,
+    /// Derive the key before logging starts, so a bad mnemonic stops the
+    /// command with one line and nothing written.
+    pub needs_wallet: bool,
     pub run: fn(&Ctx, Vec<OsString>) -> Result<i32>,
 }
 
@@ -40,6 +62,11 @@ pub const COMMANDS: &[Command] = &[
     train::COMMAND,
     predict::COMMAND,
     backtest::COMMAND,
+    sign::COMMAND,
+    bench::COMMAND,
+    register::COMMAND,
+    check::COMMAND,
+    devnet::COMMAND,
 ];
 
 /// The subcommand called `name`.

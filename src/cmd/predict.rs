@@ -33,6 +33,7 @@ pub const COMMAND: Command = Command {
             --timeout SECS      --predict-cmd time limit (default 30)\n  \
             --fallback-value X  print X (and the reason on stderr) when no forecast is possible\n  \
             --json              print one JSON object\n",
+    needs_wallet: false,
     run,
 };
 

@@ -25,6 +25,7 @@ pub const COMMAND: Command = Command {
             --at TIME    train as of this RFC 3339 time (default: the newest bar)\n  \
             --seed N     model seed (default 0)\n  \
             --json       print the model file instead of a summary\n",
+    needs_wallet: false,
     run,
 };
 

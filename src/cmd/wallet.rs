@@ -13,6 +13,7 @@ pub const COMMAND: Command = Command {
     summary: "print the worker's address and public key",
     usage: "Usage: allora-worker wallet [--json]\n\n\
             Flags:\n  --json    print {\"address\": ..., \"pubkey\": ...} instead of two lines\n",
+    needs_wallet: true,
     run,
 };
 

@@ -1,10 +1,18 @@
 //! The I/O layer: moves bytes (files, environment, clock, logs) and makes no
 //! decisions. Decisions come from `logic`.
 
+pub mod atomic;
+pub mod chain;
 pub mod clock;
+pub mod http;
+pub mod ledger;
+pub mod lock;
 pub mod logfile;
 pub mod logging;
 pub mod market;
 pub mod modelfile;
+pub mod notify;
 pub mod predict_cmd;
 pub mod settings;
+pub mod signals;
+pub mod ws;

@@ -23,7 +23,7 @@ pub fn encode_upper(bytes: &[u8]) -> String {
 /// Decodes hex in either case; an odd length or a non-hex character is an error.
 pub fn decode(s: &str) -> Result<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(Error::Decode(format!(
             "hex string has odd length {}",
             b.len()

@@ -1,3 +1,13 @@
 //! The one integration-test binary (`cargo test --test it`): a module per area.
 
+mod chain; // chain client against the devnet, register, check, decoder fuzz
+mod cli; // exit codes, one-line errors, help, stdout-only output
+mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
+mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
+mod ledger; // ledger file durability, compaction, the singleton lock
+mod logs; // rotation of worker.log and events.jsonl
+mod secrets; // no mnemonic or key in any output or file
 mod support; // shared helpers: the built binary, temp dirs, vector files
+mod tidy; // module docs, pure src/logic, README names every file and key
+mod tx; // golden transactions, the verifier's rejections, the sign binary
+mod wallet; // golden wallet vectors, the wallet subcommand

@@ -1,0 +1,349 @@
+//! `allora-worker check` (doctor): one line per check on stdout, ✓ (fine),
+//! ⚠ (a warning: low runway, clock skew) or ✗ (cannot work as configured),
+//! each with its fix. Exit 0 only when nothing is ✗. Reads and probes only;
+//! never pays, signs or prints a secret.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::cmd::{unexpected, Command, Ctx};
+use crate::config::{redact_url, MnemonicSource};
+use crate::error::Result;
+use crate::io::chain::Client;
+use crate::io::{clock, http};
+use crate::logic::submit;
+
+pub const COMMAND: Command = Command {
+    name: "check",
+    summary:
+        "check configuration, key, endpoints, chain, topic, registration, funds, clock and dirs",
+    needs_wallet: false,
+    usage: "Usage: allora-worker check\n\n\
+            One line per check: ✓ ok, ⚠ warning, ✗ cannot work (with the fix). Exit 1 if any ✗.\n",
+    run,
+};
+
+/// Warn when the runway is shorter than this many days.
+const LOW_RUNWAY_DAYS: f64 = 7.0;
+/// Warn when the latest block time is further than this from our clock.
+const MAX_SKEW_SECS: f64 = 30.0;
+/// Warn below this much free space in a directory (KiB).
+const LOW_SPACE_KIB: u64 = 100 * 1024;
+
+#[derive(Default)]
+struct Report {
+    failed: usize,
+}
+
+impl Report {
+    fn ok(&mut self, name: &str, detail: impl AsRef<str>) {
+        println!("✓ {name}: {}", detail.as_ref());
+    }
+    fn warn(&mut self, name: &str, detail: impl AsRef<str>, fix: &str) {
+        println!("⚠ {name}: {} — {fix}", detail.as_ref());
+    }
+    fn fail(&mut self, name: &str, detail: impl AsRef<str>, fix: &str) {
+        self.failed += 1;
+        println!("✗ {name}: {} — {fix}", detail.as_ref());
+    }
+}
+
+fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
+    let mut parser = lexopt::Parser::from_args(args);
+    if let Some(arg) = parser.next()? {
+        return Err(unexpected(arg, "check"));
+    }
+    let c = &ctx.config;
+    let mut r = Report::default();
+    r.ok(
+        "configuration",
+        format!(
+            "{:?}, chain id {}, topic {}",
+            c.network, c.chain_id, c.topic_id
+        ),
+    );
+    key_file(&mut r, &c.mnemonic, c.insecure_key_file);
+    let addr = match ctx.wallet() {
+        Ok(w) => {
+            r.ok("address", w.address());
+            Some(w.address().to_string())
+        }
+        Err(e) => {
+            r.fail(
+                "address",
+                e.to_string(),
+                "fix the mnemonic source (MNEMONIC_FILE)",
+            );
+            None
+        }
+    };
+    let mut client = Client::new(c)?;
+    endpoints(&mut r, &client);
+    chain(&mut r, &mut client, addr.as_deref(), c.gas_price);
+    market(&mut r, ctx);
+    dir(&mut r, "data dir", &c.data_dir);
+    dir(&mut r, "log dir", &c.log_dir);
+    Ok(if r.failed == 0 { 0 } else { 1 })
+}
+
+fn key_file(r: &mut Report, source: &MnemonicSource, insecure: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    match source {
+        MnemonicSource::File(p) | MnemonicSource::Credential(p) => match std::fs::metadata(p) {
+            Ok(m) if m.permissions().mode() & 0o077 == 0 => {
+                r.ok("key file", format!("{} is private", p.display()))
+            }
+            Ok(m) if insecure => r.warn(
+                "key file",
+                format!(
+                    "{} has mode {:o}",
+                    p.display(),
+                    m.permissions().mode() & 0o777
+                ),
+                "chmod 600 it",
+            ),
+            Ok(m) => r.fail(
+                "key file",
+                format!(
+                    "{} has mode {:o}",
+                    p.display(),
+                    m.permissions().mode() & 0o777
+                ),
+                &format!("run chmod 600 {}", p.display()),
+            ),
+            Err(e) => r.fail(
+                "key file",
+                format!("{}: {e}", p.display()),
+                "set MNEMONIC_FILE to a readable file",
+            ),
+        },
+        MnemonicSource::Inline(_) => r.warn(
+            "key file",
+            "mnemonic given inline",
+            "prefer MNEMONIC_FILE (chmod 600)",
+        ),
+        MnemonicSource::Missing => {
+            r.fail("key file", "no mnemonic configured", "set MNEMONIC_FILE")
+        }
+    }
+}
+
+fn endpoints(r: &mut Report, client: &Client) {
+    for e in client.endpoint_reports() {
+        let name = format!("{:?} endpoint {}", e.kind, redact_url(&e.url));
+        match e.result {
+            Ok(h) => r.ok(&name, format!("{} ms, height {h}", e.latency.as_millis())),
+            Err(why) => r.fail(
+                &name,
+                why,
+                "check the URL in ALLORA_LCD_URLS / ALLORA_RPC_URLS",
+            ),
+        }
+    }
+}
+
+fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, min_price: f64) {
+    match client.check_chain_id() {
+        Ok(id) => r.ok("chain id", id),
+        Err(e) => {
+            return r.fail(
+                "chain id",
+                e.to_string(),
+                "point the endpoints at the right chain or fix ALLORA_CHAIN_ID",
+            )
+        }
+    }
+    match client.emissions() {
+        Ok(v) => r.ok("emissions version", v.name()),
+        Err(e) => {
+            return r.fail(
+                "emissions version",
+                e.to_string(),
+                "set ALLORA_EMISSIONS or upgrade allora-worker",
+            )
+        }
+    }
+    let topic = match (client.topic(), client.topic_active()) {
+        (Ok(t), Ok(true)) => {
+            let d = format!(
+                "{} epoch {} blocks, window {}, loss {}",
+                t.id, t.epoch_length, t.worker_submission_window, t.loss_method
+            );
+            r.ok("topic", d);
+            Some(t)
+        }
+        (Ok(t), Ok(false)) => {
+            r.fail(
+                "topic",
+                format!("{} exists but is not active", t.id),
+                "choose an active TOPIC_ID",
+            );
+            Some(t)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            r.fail("topic", e.to_string(), "check TOPIC_ID");
+            None
+        }
+    };
+    let Some(addr) = addr else { return };
+    flag(
+        r,
+        "registered",
+        client.is_registered(addr),
+        "run allora-worker register --yes",
+    );
+    flag(
+        r,
+        "whitelisted",
+        client.can_submit(addr),
+        "ask the topic creator to whitelist the address",
+    );
+    funds(
+        r,
+        client,
+        addr,
+        topic.map_or(720, |t| t.epoch_length),
+        min_price,
+    );
+    skew(r, client);
+}
+
+fn flag(r: &mut Report, name: &str, answer: Result<bool>, fix: &str) {
+    match answer {
+        Ok(true) => r.ok(name, "yes"),
+        Ok(false) => r.fail(name, "no", fix),
+        Err(e) => r.fail(name, e.to_string(), "check the LCD endpoints"),
+    }
+}
+
+fn funds(r: &mut Report, client: &mut Client, addr: &str, epoch_length: u64, min_price: f64) {
+    if let Err(e) = client.account(addr) {
+        return r.fail("balance", e.to_string(), "fund the address");
+    }
+    let balance = match client.balance(addr) {
+        Ok(b) => b,
+        Err(e) => return r.fail("balance", e.to_string(), "check the LCD endpoints"),
+    };
+    let price = submit::gas_price(min_price, client.feemarket_price().ok(), 1.0, 0);
+    let data_fee = client.params().map(|p| p.data_sending_fee).unwrap_or(0);
+    let per_submission = (submit::GAS_FALLBACK as f64 * price).ceil() as u128 + data_fee;
+    let secs_per_block = seconds_per_block(client).unwrap_or(5.0);
+    let days = submit::runway_days(balance, per_submission, epoch_length, secs_per_block);
+    let detail = format!(
+        "{balance} uallo, about {per_submission} uallo per submission, runway {days:.1} days"
+    );
+    if balance < per_submission {
+        r.fail("balance", detail, "fund the address");
+    } else if days < LOW_RUNWAY_DAYS {
+        r.warn("balance", detail, "top up soon");
+    } else {
+        r.ok("balance", detail);
+    }
+}
+
+fn seconds_per_block(client: &mut Client) -> Option<f64> {
+    let latest = client.block(None).ok()?;
+    let back = latest.height.checked_sub(100).filter(|h| *h > 0)?;
+    let old = client.block(Some(back)).ok()?;
+    let secs = (latest.time - old.time).as_seconds_f64() / (latest.height - back) as f64;
+    (secs > 0.0).then_some(secs)
+}
+
+fn skew(r: &mut Report, client: &mut Client) {
+    match client.block(None) {
+        Ok(h) => {
+            let skew = (clock::now_utc() - h.time).as_seconds_f64();
+            let detail = format!("latest block is {skew:.1} s behind our clock");
+            if skew.abs() > MAX_SKEW_SECS {
+                r.warn(
+                    "clock",
+                    detail,
+                    "check NTP (timedatectl) or the endpoint's sync",
+                );
+            } else {
+                r.ok("clock", detail);
+            }
+        }
+        Err(e) => r.fail("clock", e.to_string(), "check the LCD endpoints"),
+    }
+}
+
+fn market(r: &mut Report, ctx: &Ctx) {
+    // TODO(lead): use the model branch's `config.tiingo_url` once merged.
+    let base = std::env::var("TIINGO_URL").unwrap_or_else(|_| "https://api.tiingo.com".into());
+    let base = base.trim_end_matches('/');
+    let agent = http::agent(ctx.config.connect_timeout, ctx.config.read_timeout);
+    let token = ctx
+        .config
+        .tiingo_api_key
+        .as_ref()
+        .map(|k| k.expose().clone())
+        .unwrap_or_default();
+    let url = format!(
+        "{base}/tiingo/crypto/prices?tickers={}&resampleFreq=1hour&token={token}",
+        ctx.config.ticker
+    );
+    let name = format!("market data {}", redact_url(base));
+    match agent.get(&url).call() {
+        Ok(resp) if resp.status().is_success() => r.ok(&name, "reachable"),
+        Ok(resp) if matches!(resp.status().as_u16(), 401 | 403) => r.fail(
+            &name,
+            format!("HTTP {}", resp.status().as_u16()),
+            "set a valid TIINGO_API_KEY",
+        ),
+        Ok(resp) => r.warn(
+            &name,
+            format!("HTTP {}", resp.status().as_u16()),
+            "check TIINGO_URL",
+        ),
+        Err(e) => {
+            let shown = if token.is_empty() {
+                e.to_string()
+            } else {
+                e.to_string().replace(&token, "[redacted]")
+            };
+            r.fail(&name, shown, "check the network or TIINGO_URL")
+        }
+    }
+}
+
+fn dir(r: &mut Report, name: &str, path: &Path) {
+    let probe = path.join(".allora-worker-check");
+    let writable = std::fs::create_dir_all(path)
+        .and_then(|_| std::fs::write(&probe, b"ok"))
+        .and_then(|_| std::fs::remove_file(&probe));
+    if let Err(e) = writable {
+        return r.fail(
+            name,
+            format!("{}: {e}", path.display()),
+            "create it or fix its owner",
+        );
+    }
+    match free_kib(path) {
+        Some(kib) if kib < LOW_SPACE_KIB => r.warn(
+            name,
+            format!("{} writable, only {} MiB free", path.display(), kib / 1024),
+            "free some space",
+        ),
+        Some(kib) => r.ok(
+            name,
+            format!("{} writable, {} MiB free", path.display(), kib / 1024),
+        ),
+        None => r.warn(
+            name,
+            format!("{} writable, free space unknown", path.display()),
+            "check with df",
+        ),
+    }
+}
+
+/// Free space in KiB from `df -Pk` (no libc binding needed).
+fn free_kib(path: &Path) -> Option<u64> {
+    let out = std::process::Command::new("df")
+        .arg("-Pk")
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()
+}

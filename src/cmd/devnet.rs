@@ -1,0 +1,134 @@
+//! `allora-worker devnet`: runs the local simulated chain in the foreground
+//! and prints, as `KEY=VALUE` lines on stdout, everything a worker needs to
+//! use it (chain id, URLs, a funded throwaway mnemonic). Stops on SIGINT or
+//! SIGTERM. It never touches a real chain or the operator's own key.
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use crate::cmd::{unexpected, Command, Ctx};
+use crate::devnet::{throwaway_wallet, Devnet, DevnetConfig, Fault};
+use crate::error::{Error, Result};
+use crate::logic::emissions::Emissions;
+
+pub const COMMAND: Command = Command {
+    name: "devnet",
+    summary: "run a local simulated Allora chain and print the settings to use it",
+    needs_wallet: false,
+    usage: "Usage: allora-worker devnet [--port P] [--block-ms N] [--epoch-blocks N] [--window-blocks N]\n\
+            \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--fault SPEC]...\n\n\
+            Flags:\n  \
+            --port P            listen on 127.0.0.1:P (default 26657; 0 = any free port)\n  \
+            --block-ms N        block interval in milliseconds (default 1000)\n  \
+            --epoch-blocks N    a worker window opens every N blocks (default 20)\n  \
+            --window-blocks N   a window stays open N blocks (default 15)\n  \
+            --emissions V       emissions module version, v9 or v10 (default v10)\n  \
+            --prices FILE       serve these hourly bars (timestamp,open,high,low,close,volume)\n  \
+            --seed N            seed of the synthetic prices and the throwaway key (default 1)\n  \
+            --fault SPEC        inject a fault at start: http500:N html:N empty:N hang:N drop-ws\n  \
+            \x20                   silent-ws sequence-mismatch insufficient-fee hold:K skip-window\n  \
+            \x20                   wrong-chain-id\n\n\
+            Prints KEY=VALUE lines (export them, or save them as an env file, then run\n\
+            `allora-worker run`) and serves until interrupted.\n",
+    run,
+};
+
+/// Funds of the throwaway account: one million ALLO (18 decimals).
+const FUNDS: u128 = 1_000_000 * 1_000_000_000_000_000_000;
+
+fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
+    let mut cfg = DevnetConfig {
+        port: 26657,
+        ..DevnetConfig::default()
+    };
+    let mut faults = Vec::new();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        let name = match arg {
+            lexopt::Arg::Long(l) => l.to_string(),
+            other => return Err(unexpected(other, "devnet")),
+        };
+        let text = parser
+            .value()?
+            .into_string()
+            .map_err(|_| Error::Usage(format!("--{name} is not UTF-8")))?;
+        let number = || -> Result<u64> {
+            text.parse()
+                .map_err(|_| Error::Usage(format!("--{name} {text:?} is not a number")))
+        };
+        match name.as_str() {
+            "port" => {
+                cfg.port = u16::try_from(number()?)
+                    .map_err(|_| Error::Usage(format!("--port {text:?} is not a port")))?
+            }
+            "block-ms" => cfg.block_ms = number()?.max(1),
+            "epoch-blocks" => cfg.epoch_blocks = number()?.max(1),
+            "window-blocks" => cfg.window_blocks = number()?,
+            "emissions" => cfg.emissions = Emissions::parse(&text)?,
+            "prices" => cfg.prices_csv = Some(text.into()),
+            "seed" => cfg.seed = number()?,
+            "fault" => faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?),
+            _ => return Err(Error::Usage(format!("unexpected argument --{name}"))),
+        }
+    }
+    Ok((cfg, faults))
+}
+
+/// The `KEY=VALUE` lines a worker needs; `mnemonic` is the throwaway one.
+pub fn settings_lines(
+    devnet: &Devnet,
+    cfg: &DevnetConfig,
+    address: &str,
+    mnemonic: &str,
+) -> String {
+    let base = devnet.base_url();
+    format!(
+        "# allora-worker devnet {chain}: export these lines (or use them as an env file), then run `allora-worker run`\n\
+         ALLORA_NETWORK=testnet\n\
+         ALLORA_CHAIN_ID={chain}\n\
+         ALLORA_LCD_URLS={base}\n\
+         ALLORA_RPC_URLS={base}\n\
+         ALLORA_WS_URL={ws}\n\
+         ALLORA_GAS_PRICE={price}\n\
+         TIINGO_URL={market}\n\
+         TIINGO_API_KEY=devnet\n\
+         ALLORA_WALLET_ADDR={address}\n\
+         # throwaway devnet mnemonic: never fund it on a real chain\n\
+         MNEMONIC=\"{mnemonic}\"\n",
+        chain = cfg.chain_id,
+        ws = devnet.ws_url(),
+        price = cfg.min_gas_price,
+        market = devnet.market_url(),
+    )
+}
+
+fn run(_ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
+    let (mut cfg, faults) = parse(args)?;
+    let (mnemonic, wallet) = throwaway_wallet(cfg.seed)?;
+    cfg.genesis.push((wallet.address().to_string(), FUNDS));
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
+    let devnet = Devnet::start(cfg.clone())?;
+    for f in faults {
+        devnet.inject(f);
+    }
+    let mut out = std::io::stdout().lock();
+    let lines = settings_lines(&devnet, &cfg, wallet.address(), mnemonic.expose());
+    out.write_all(lines.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("devnet: write stdout", e))?;
+    drop(out);
+    log::info!(
+        "devnet {} serving on {} (blocks every {} ms)",
+        cfg.chain_id,
+        devnet.base_url(),
+        cfg.block_ms
+    );
+    let _ = rx.recv();
+    log::info!("devnet stopping at height {}", devnet.height());
+    devnet.shutdown();
+    Ok(0)
+}

@@ -1,0 +1,157 @@
+//! Fault injection: the `Fault` values tests and the `devnet` command ask
+//! for, and the per-listener HTTP fault counters that decide how the next
+//! request is answered. Chain-level faults (sequence, fee, mempool hold,
+//! skipped window, wrong chain id) are applied by `chain.rs`; websocket
+//! faults by `ws.rs`. This file decides nothing about the chain itself.
+
+/// A fault to inject. HTTP faults count down per listener; the others act
+/// once (or, for `WrongChainId`, until switched off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The next N HTTP requests answer HTTP 500 with a gRPC-style JSON error.
+    Http500(u32),
+    /// The next N HTTP requests answer HTTP 502 with an HTML error page.
+    HtmlPage(u32),
+    /// The next N HTTP requests answer HTTP 200 with an empty body.
+    EmptyBody(u32),
+    /// The next N HTTP requests are read and never answered (30 s or shutdown).
+    Hang(u32),
+    /// Close every open websocket connection now, without a close frame.
+    DropWebsocket,
+    /// Every open websocket connection stops sending frames and answering
+    /// pings but keeps the TCP connection open; new connections are normal.
+    SilentWebsocket,
+    /// The next broadcast finds its account's sequence moved on by one, as if
+    /// another client had used the key: CheckTx answers sdk/32.
+    SequenceMismatchOnce,
+    /// The next broadcast needs twice the fee it pays: CheckTx answers sdk/13.
+    InsufficientFeeOnce,
+    /// The next accepted tx stays in the mempool for this many extra blocks.
+    HoldInMempool(u64),
+    /// The next worker window of the topic does not open.
+    SkipNextWindow,
+    /// Report a different chain id in node_info, /status and block headers.
+    WrongChainId(bool),
+}
+
+impl Fault {
+    /// Parses a `--fault` flag value: `http500:N`, `html:N`, `empty:N`,
+    /// `hang:N`, `drop-ws`, `silent-ws`, `sequence-mismatch`,
+    /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`.
+    pub fn parse(spec: &str) -> Result<Fault, String> {
+        let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
+        let n = || -> Result<u64, String> {
+            match arg {
+                "" => Ok(1),
+                a => a
+                    .parse()
+                    .map_err(|_| format!("fault {spec:?}: {a:?} is not a count")),
+            }
+        };
+        let count = || {
+            n().and_then(|v| {
+                u32::try_from(v).map_err(|_| format!("fault {spec:?}: count too large"))
+            })
+        };
+        Ok(match name {
+            "http500" => Fault::Http500(count()?),
+            "html" => Fault::HtmlPage(count()?),
+            "empty" => Fault::EmptyBody(count()?),
+            "hang" => Fault::Hang(count()?),
+            "drop-ws" => Fault::DropWebsocket,
+            "silent-ws" => Fault::SilentWebsocket,
+            "sequence-mismatch" => Fault::SequenceMismatchOnce,
+            "insufficient-fee" => Fault::InsufficientFeeOnce,
+            "hold" => Fault::HoldInMempool(n()?),
+            "skip-window" => Fault::SkipNextWindow,
+            "wrong-chain-id" => Fault::WrongChainId(true),
+            _ => return Err(format!("unknown fault {spec:?}")),
+        })
+    }
+}
+
+/// How the next HTTP request on a listener is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpFault {
+    Http500,
+    HtmlPage,
+    EmptyBody,
+    Hang,
+}
+
+/// Pending HTTP fault counts of one listener, consumed in a fixed order.
+#[derive(Debug, Default)]
+pub struct HttpFaults {
+    http500: u32,
+    html: u32,
+    empty: u32,
+    hang: u32,
+}
+
+impl HttpFaults {
+    /// Adds an HTTP fault; returns false for faults that are not HTTP faults.
+    pub fn add(&mut self, fault: &Fault) -> bool {
+        match fault {
+            Fault::Http500(n) => self.http500 += n,
+            Fault::HtmlPage(n) => self.html += n,
+            Fault::EmptyBody(n) => self.empty += n,
+            Fault::Hang(n) => self.hang += n,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Takes one pending fault for the next request, if any.
+    pub fn take(&mut self) -> Option<HttpFault> {
+        let slots = [
+            (&mut self.hang, HttpFault::Hang),
+            (&mut self.http500, HttpFault::Http500),
+            (&mut self.html, HttpFault::HtmlPage),
+            (&mut self.empty, HttpFault::EmptyBody),
+        ];
+        for (count, fault) in slots {
+            if *count > 0 {
+                *count -= 1;
+                return Some(fault);
+            }
+        }
+        None
+    }
+}
+
+/// The HTML page a misconfigured proxy answers with.
+pub const HTML_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n\
+<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n\
+</body>\r\n</html>\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fault_flags() {
+        let check = |spec: &str, expected: Result<Fault, ()>| {
+            assert_eq!(Fault::parse(spec).map_err(|_| ()), expected, "{spec}");
+        };
+        check("http500:3", Ok(Fault::Http500(3)));
+        check("hang", Ok(Fault::Hang(1)));
+        check("hold:4", Ok(Fault::HoldInMempool(4)));
+        check("wrong-chain-id", Ok(Fault::WrongChainId(true)));
+        check("silent-ws", Ok(Fault::SilentWebsocket));
+        check("html:x", Err(()));
+        check("nope", Err(()));
+    }
+
+    #[test]
+    fn counts_down_in_order() {
+        let mut f = HttpFaults::default();
+        assert!(f.add(&Fault::Http500(2)));
+        assert!(f.add(&Fault::EmptyBody(1)));
+        assert!(!f.add(&Fault::DropWebsocket));
+        let taken: Vec<_> = std::iter::from_fn(|| f.take()).collect();
+        assert_eq!(
+            taken,
+            vec![HttpFault::Http500, HttpFault::Http500, HttpFault::EmptyBody]
+        );
+    }
+}

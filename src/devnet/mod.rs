@@ -1,0 +1,334 @@
+//! A local simulated Allora node for tests, `allora-worker devnet` and the
+//! demo: LCD REST, CometBFT RPC and `/websocket`, a Tiingo-shaped market
+//! endpoint and `/devnet/stats`, all on one loopback port, over a chain that
+//! produces blocks, opens worker windows and verifies every broadcast as the
+//! chain does. Uses threads (one acceptor per listener, one per connection,
+//! one block producer). Nothing in the worker may depend on this module.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::io::clock;
+use crate::logic::emissions::Emissions;
+use crate::logic::secret::Secret;
+use crate::logic::wallet::{sha256, Wallet};
+
+pub mod chain;
+pub mod faults;
+mod http;
+pub mod market;
+pub mod mempool;
+mod routes;
+pub mod verifier;
+mod ws;
+
+pub use faults::Fault;
+
+use chain::Chain;
+use http::Listener;
+use market::Market;
+
+/// An account in the genesis with an explicit number and sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenesisAccount {
+    pub address: String,
+    pub account_number: u64,
+    pub sequence: u64,
+    pub balance: u128,
+}
+
+/// Everything the devnet is configured with.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// 0 = any free port on 127.0.0.1.
+    pub port: u16,
+    pub block_ms: u64,
+    pub epoch_blocks: u64,
+    pub window_blocks: u64,
+    pub topic_id: u64,
+    pub emissions: Emissions,
+    pub chain_id: String,
+    /// uallo per gas.
+    pub min_gas_price: f64,
+    pub registration_fee: u128,
+    pub data_sending_fee: u128,
+    /// Funded accounts (address, uallo), numbered in order.
+    pub genesis: Vec<(String, u128)>,
+    /// Accounts with explicit number and sequence (e.g. to replay vectors).
+    pub accounts: Vec<GenesisAccount>,
+    /// Addresses pre-registered as workers in `topic_id`.
+    pub registered: Vec<String>,
+    /// Bars for the market endpoint; None = synthetic path from `seed`.
+    pub prices_csv: Option<PathBuf>,
+    pub seed: u64,
+    /// The first block is `start_height + 1`.
+    pub start_height: u64,
+    /// Server websocket ping interval.
+    pub ws_ping_ms: u64,
+}
+
+impl Default for DevnetConfig {
+    fn default() -> DevnetConfig {
+        DevnetConfig {
+            port: 0,
+            block_ms: 1000,
+            epoch_blocks: 20,
+            window_blocks: 15,
+            topic_id: 67,
+            emissions: Emissions::V10,
+            chain_id: "devnet-1".into(),
+            min_gas_price: 10.0,
+            registration_fee: 1_000_000,
+            data_sending_fee: 1_000,
+            genesis: Vec::new(),
+            accounts: Vec::new(),
+            registered: Vec::new(),
+            prices_csv: None,
+            seed: 1,
+            start_height: 0,
+            ws_ping_ms: 10_000,
+        }
+    }
+}
+
+/// State shared by every thread of one devnet.
+pub(crate) struct Shared {
+    pub cfg: DevnetConfig,
+    chain: Mutex<Chain>,
+    pub market: Market,
+    stop: Mutex<bool>,
+    stop_cv: Condvar,
+    conns: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// The chain, locked (a panicked holder does not poison the devnet).
+    pub fn chain(&self) -> MutexGuard<'_, Chain> {
+        self.chain.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn stopping(&self) -> bool {
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits up to `d` or until shutdown; true when shutting down.
+    pub fn wait_stop(&self, d: Duration) -> bool {
+        let guard = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = self
+            .stop_cv
+            .wait_timeout_while(guard, d, |stop| !*stop)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
+    }
+
+    /// Runs `f` on a new connection thread that shutdown joins.
+    pub fn spawn_conn(&self, f: impl FnOnce() + Send + 'static) {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns.retain(|h| !h.is_finished());
+        match std::thread::Builder::new()
+            .name("devnet-conn".into())
+            .spawn(f)
+        {
+            Ok(h) => conns.push(h),
+            Err(e) => log::warn!("devnet: cannot start a connection thread: {e}"),
+        }
+    }
+}
+
+/// A listener and its acceptor thread.
+type Served = (Arc<Listener>, Option<JoinHandle<()>>);
+
+/// A running devnet; shuts down on `shutdown()` or drop.
+pub struct Devnet {
+    shared: Arc<Shared>,
+    listeners: Mutex<Vec<Served>>,
+    producer: Option<JoinHandle<()>>,
+}
+
+impl Devnet {
+    /// Binds 127.0.0.1:`cfg.port`, creates the genesis block and starts producing blocks.
+    pub fn start(cfg: DevnetConfig) -> Result<Devnet> {
+        let market = Market::load(cfg.prices_csv.as_deref(), cfg.seed)?;
+        let chain = Chain::new(&cfg, clock::now_utc());
+        let shared = Arc::new(Shared {
+            cfg,
+            chain: Mutex::new(chain),
+            market,
+            stop: Mutex::new(false),
+            stop_cv: Condvar::new(),
+            conns: Mutex::new(Vec::new()),
+        });
+        let devnet = Devnet {
+            shared: shared.clone(),
+            listeners: Mutex::new(Vec::new()),
+            producer: Some(spawn_producer(shared.clone())?),
+        };
+        devnet.listen(shared.cfg.port)?;
+        Ok(devnet)
+    }
+
+    fn listen(&self, port: u16) -> Result<String> {
+        let socket = TcpListener::bind(("127.0.0.1", port))
+            .map_err(|e| Error::io(format!("devnet: bind 127.0.0.1:{port}"), e))?;
+        let listener = Arc::new(Listener::new(
+            socket
+                .local_addr()
+                .map_err(|e| Error::io("devnet: local address", e))?,
+        ));
+        let handle = http::spawn_acceptor(self.shared.clone(), listener.clone(), socket)?;
+        let url = listener.base_url();
+        self.lock_listeners().push((listener, Some(handle)));
+        Ok(url)
+    }
+
+    fn lock_listeners(&self) -> MutexGuard<'_, Vec<Served>> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn first_addr(&self) -> SocketAddr {
+        self.lock_listeners()[0].0.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: LCD REST, CometBFT RPC and `/devnet/stats`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.first_addr())
+    }
+
+    /// `ws://127.0.0.1:PORT/websocket`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/websocket", self.first_addr())
+    }
+
+    /// The Tiingo-compatible base URL.
+    pub fn market_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// Opens a second port serving the same chain; returns its base URL.
+    pub fn extra_listener(&self) -> Result<String> {
+        self.listen(0)
+    }
+
+    /// Injects `fault` on every listener (HTTP and websocket faults) or on the chain.
+    pub fn inject(&self, fault: Fault) {
+        let listeners: Vec<Arc<Listener>> = self
+            .lock_listeners()
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect();
+        for l in &listeners {
+            if !l.inject(&fault) {
+                break;
+            }
+        }
+        self.inject_chain(&fault);
+    }
+
+    /// Injects an HTTP or websocket `fault` on the listener at `base_url` only.
+    pub fn inject_on(&self, base_url: &str, fault: Fault) {
+        let listeners: Vec<Arc<Listener>> = self
+            .lock_listeners()
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect();
+        match listeners
+            .iter()
+            .find(|l| l.base_url() == base_url.trim_end_matches('/'))
+        {
+            Some(l) => {
+                if !l.inject(&fault) {
+                    self.inject_chain(&fault);
+                }
+            }
+            None => log::warn!("devnet: no listener at {base_url}; fault {fault:?} not injected"),
+        }
+    }
+
+    fn inject_chain(&self, fault: &Fault) {
+        let mut chain = self.shared.chain();
+        let f = &mut chain.faults;
+        match fault {
+            Fault::SequenceMismatchOnce => f.sequence_mismatch_once = true,
+            Fault::InsufficientFeeOnce => f.insufficient_fee_once = true,
+            Fault::HoldInMempool(k) => f.hold_blocks = *k,
+            Fault::SkipNextWindow => f.skip_next_window = true,
+            Fault::WrongChainId(on) => f.wrong_chain_id = *on,
+            _ => {}
+        }
+    }
+
+    /// The `/devnet/stats` document.
+    pub fn stats(&self) -> serde_json::Value {
+        self.shared.chain().stats_json()
+    }
+
+    /// The latest block height.
+    pub fn height(&self) -> u64 {
+        self.shared.chain().height()
+    }
+
+    /// Stops every thread and frees the ports.
+    pub fn shutdown(self) {}
+
+    fn stop(&mut self) {
+        *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.shared.stop_cv.notify_all();
+        let mut listeners = std::mem::take(&mut *self.lock_listeners());
+        for (l, handle) in listeners.iter_mut() {
+            // Wake the blocking accept so the acceptor sees the stop flag.
+            let _ = TcpStream::connect_timeout(&l.addr, Duration::from_millis(500));
+            if let Some(h) = handle.take() {
+                let _ = h.join();
+            }
+        }
+        if let Some(h) = self.producer.take() {
+            let _ = h.join();
+        }
+        let conns =
+            std::mem::take(&mut *self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in conns {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A throwaway 24-word mnemonic derived from `seed` (never fund it on a real
+/// chain) and its wallet, for `devnet` and `demo`.
+pub fn throwaway_wallet(seed: u64) -> Result<(Secret<String>, Wallet)> {
+    let entropy = sha256(format!("allora-worker devnet throwaway key {seed}").as_bytes());
+    let mnemonic = bip39::Mnemonic::from_entropy(&entropy)
+        .map_err(|e| Error::Wallet(format!("cannot build the devnet mnemonic: {e}")))?;
+    let words = Secret::new(mnemonic.to_string());
+    let wallet = Wallet::from_mnemonic(&words)?;
+    Ok((words, wallet))
+}
+
+/// The block producer: one block every `block_ms` of wall-clock time.
+fn spawn_producer(shared: Arc<Shared>) -> Result<JoinHandle<()>> {
+    let interval = Duration::from_millis(shared.cfg.block_ms.max(1));
+    std::thread::Builder::new()
+        .name("devnet-blocks".into())
+        .spawn(move || {
+            let mut next = Instant::now() + interval;
+            loop {
+                let wait = next.saturating_duration_since(Instant::now());
+                if shared.wait_stop(wait) {
+                    return;
+                }
+                let height = shared.chain().next_block(clock::now_utc());
+                log::trace!("devnet: block {height}");
+                next += interval;
+            }
+        })
+        .map_err(|e| Error::io("devnet: start the block producer", e))
+}

@@ -1,0 +1,410 @@
+//! The chain client: start-up probes (chain id, emissions version), the
+//! queries the worker needs, and the submission of one transaction:
+//! simulate → gas → price → fee (refused above the cap) → sign → broadcast
+//! SYNC → CheckTx code → poll by hash until included, the window's end or a
+//! timeout. A broadcast whose outcome is unknown is looked up by hash and, if
+//! it must be retried, rebroadcast with the SAME bytes; a nonce is re-signed
+//! only after the chain said no (sequence, fee).
+//!
+//! Every decision (classification, budgets, gas, fee, when to stop polling)
+//! comes from `logic::submit`; decoding from `logic::chain_json`.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::config::{Config, Network};
+use crate::error::{Error, Result};
+use crate::io::http::{Http, Kind, Reply};
+use crate::logic::chain_json::{
+    self as cj, Account, Header, LatestInference, Params, Topic, TxResponse, WindowStatus,
+};
+use crate::logic::emissions::Emissions;
+use crate::logic::submit::{self, Budget};
+use crate::logic::tx::Payload;
+
+/// The testnet faucet, named when an account is unfunded.
+pub const TESTNET_FAUCET: &str = "https://faucet.testnet.allora.run";
+
+/// How one submission ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// In a block with code 0. `admitted` is false when the chain took the
+    /// tx but did not admit the inference (no `EventInsertInfererPayload`).
+    Included {
+        tx_hash: String,
+        height: u64,
+        admitted: bool,
+    },
+    /// The chain already has our payload for this nonce.
+    AlreadySubmitted,
+    /// Given up for this nonce, with the reason.
+    Dropped { reason: String },
+    /// The worker is not registered in the topic: run `register`.
+    NotRegistered,
+    /// The worker may not submit (whitelist): stop.
+    NotWhitelisted,
+    /// The operator must act (funds, chain id, topic); the reason says how.
+    Stopped { reason: String },
+}
+
+/// What a transaction carries.
+#[derive(Debug, Clone, Copy)]
+pub enum TxKind<'a> {
+    /// An `InsertWorkerPayloadRequest`.
+    Payload(&'a Payload),
+    /// A `RegisterRequest` for the configured topic.
+    Register,
+}
+
+/// Per-nonce submission state: the cached account and the retry budget.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitState {
+    pub account: Option<Account>,
+    pub budget: Budget,
+}
+
+/// How a broadcast ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracked {
+    /// Found in a block (its code may be non-zero: DeliverTx failure).
+    Included(TxResponse),
+    /// Refused by CheckTx (the sequence was not used).
+    Rejected(TxResponse),
+    /// Not found by the window's end or the timeout.
+    Unknown(String),
+}
+
+/// One endpoint's health for `check`.
+#[derive(Debug, Clone)]
+pub struct EndpointReport {
+    pub kind: Kind,
+    pub url: String,
+    pub latency: Duration,
+    pub result: Result<u64, String>,
+}
+
+/// The chain client.
+pub struct Client {
+    http: Http,
+    chain_id: String,
+    network: Network,
+    topic_id: u64,
+    emissions: Option<Emissions>,
+    pinned: bool,
+    redetect: bool,
+    min_gas_price: f64,
+    gas_adjustment: f64,
+    gas_margin: f64,
+    fee_cap: u128,
+    tx_timeout: Duration,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+impl Client {
+    /// A client for `config` (no request is made yet).
+    pub fn new(config: &Config) -> Result<Client> {
+        Ok(Client {
+            http: Http::new(config),
+            chain_id: config.chain_id.clone(),
+            network: config.network,
+            topic_id: config.topic_id,
+            emissions: config.emissions,
+            pinned: config.emissions.is_some(),
+            redetect: false,
+            min_gas_price: config.gas_price,
+            gas_adjustment: config.gas_adjustment,
+            gas_margin: config.gas_margin,
+            fee_cap: config.fee_cap,
+            tx_timeout: config.tx_timeout,
+        })
+    }
+
+    /// Start-up: the chain id must match, then the emissions version is
+    /// detected (unless pinned).
+    pub fn probe(&mut self) -> Result<Emissions> {
+        self.check_chain_id()?;
+        self.emissions()
+    }
+
+    /// The node's network must equal the configured chain id (fatal otherwise).
+    pub fn check_chain_id(&mut self) -> Result<String> {
+        let got = cj::node_network(
+            &self
+                .ok(Kind::Lcd, "/cosmos/base/tendermint/v1beta1/node_info")?
+                .body,
+        )?;
+        if got != self.chain_id {
+            return Err(Error::config(
+                "ALLORA_CHAIN_ID",
+                format!(
+                    "the endpoint reports chain id {got:?} but {:?} is configured",
+                    self.chain_id
+                ),
+            ));
+        }
+        Ok(got)
+    }
+
+    /// The emissions version: pinned, or detected once and again after an
+    /// error that smells of a chain upgrade.
+    pub fn emissions(&mut self) -> Result<Emissions> {
+        match self.emissions {
+            Some(e) if !self.redetect || self.pinned => Ok(e),
+            _ => self.detect_emissions(),
+        }
+    }
+
+    /// Probes `/emissions/v{11,10,9}/params`, newest first.
+    pub fn detect_emissions(&mut self) -> Result<Emissions> {
+        let mut probes = Vec::new();
+        for n in [11u32, 10, 9] {
+            let answered = matches!(self.http.get(Kind::Lcd, &format!("/emissions/v{n}/params")), Ok(r) if r.ok());
+            probes.push((n, answered));
+            if answered {
+                break;
+            }
+        }
+        let e = submit::emissions_from_probes(&probes)?;
+        log::info!("chain serves emissions {}", e.name());
+        self.emissions = Some(e);
+        self.redetect = false;
+        Ok(e)
+    }
+
+    /// A GET that must answer 2xx; other statuses become `Error::Chain`.
+    fn ok(&mut self, kind: Kind, path: &str) -> Result<Reply> {
+        let reply = self.http.get(kind, path);
+        self.note_upgrade(path, &reply);
+        let reply = reply?;
+        if reply.ok() {
+            return Ok(reply);
+        }
+        Err(status_error(path, &reply))
+    }
+
+    fn note_upgrade(&mut self, path: &str, reply: &Result<Reply>) {
+        let (status, text) = match reply {
+            Ok(r) => (
+                r.status,
+                cj::api_error(&r.body).map_or_else(String::new, |e| e.message),
+            ),
+            Err(e) => (
+                if e.to_string().contains("HTTP 501") {
+                    501
+                } else {
+                    0
+                },
+                e.to_string(),
+            ),
+        };
+        if !self.pinned && submit::smells_of_upgrade(path, status, &text) {
+            log::warn!("{path} answered {status}: the chain may have upgraded; re-detecting the emissions version");
+            self.redetect = true;
+        }
+    }
+
+    /// `GET /emissions/vN/<rest>` answering 2xx.
+    fn emissions_get(&mut self, rest: &str) -> Result<String> {
+        let prefix = self.emissions()?.rest_prefix();
+        Ok(self.ok(Kind::Lcd, &format!("{prefix}{rest}"))?.body)
+    }
+
+    /// The configured topic.
+    pub fn topic(&mut self) -> Result<Topic> {
+        cj::topic(&self.emissions_get(&format!("/topics/{}", self.topic_id))?)
+    }
+
+    /// Whether the topic is active.
+    pub fn topic_active(&mut self) -> Result<bool> {
+        cj::flag(
+            &self.emissions_get(&format!("/is_topic_active/{}", self.topic_id))?,
+            "is_active",
+        )
+    }
+
+    /// Emissions module parameters (registration and data-sending fees).
+    pub fn params(&mut self) -> Result<Params> {
+        cj::params(&self.emissions_get("/params")?)
+    }
+
+    /// Unfulfilled worker nonces of the topic.
+    pub fn unfulfilled_nonces(&mut self) -> Result<Vec<i64>> {
+        cj::nonces(&self.emissions_get(&format!("/unfulfilled_worker_nonces/{}", self.topic_id))?)
+    }
+
+    /// The topic's worker window status for `addr`.
+    pub fn window_status(&mut self, addr: &str) -> Result<WindowStatus> {
+        let rest = format!(
+            "/worker_submission_window_status/{}?address={addr}",
+            self.topic_id
+        );
+        cj::window_status(&self.emissions_get(&rest)?)
+    }
+
+    /// Whether `addr` is registered as a worker in the topic.
+    pub fn is_registered(&mut self, addr: &str) -> Result<bool> {
+        let body = self.emissions_get(&format!("/worker_registered/{}/{addr}", self.topic_id))?;
+        cj::flag(&body, "is_registered")
+    }
+
+    /// Whether `addr` may submit (whitelists).
+    pub fn can_submit(&mut self, addr: &str) -> Result<bool> {
+        let body = self.emissions_get(&format!(
+            "/can_submit_worker_payload/{}/{addr}",
+            self.topic_id
+        ))?;
+        cj::flag(&body, "can_submit_worker_payload")
+    }
+
+    /// This worker's latest inference in the topic, if any.
+    pub fn latest_inference(&mut self, addr: &str) -> Result<Option<LatestInference>> {
+        let leaf = match self.emissions()? {
+            Emissions::V10 => "latest_input_inference",
+            Emissions::V9 => "latest_inference",
+        };
+        let rest = format!("/topics/{}/workers/{addr}/{leaf}", self.topic_id);
+        match self.emissions_get(&rest) {
+            Ok(body) => cj::latest_inference(&body).map(Some),
+            Err(Error::Chain { code: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Account number and sequence; a 404 means the account was never funded.
+    pub fn account(&mut self, addr: &str) -> Result<Account> {
+        let path = format!("/cosmos/auth/v1beta1/account_info/{addr}");
+        match self.ok(Kind::Lcd, &path) {
+            Ok(r) => cj::account(&r.body),
+            Err(Error::Chain { code: 404, .. }) => Err(self.unfunded(addr)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn unfunded(&self, addr: &str) -> Error {
+        let faucet = match self.network {
+            Network::Testnet => format!("; testnet faucet: {TESTNET_FAUCET}"),
+            Network::Mainnet => String::new(),
+        };
+        Error::Chain {
+            codespace: "account".into(),
+            code: 404,
+            log: format!("account {addr} does not exist on chain: it has never been funded, send it some uallo{faucet}"),
+        }
+    }
+
+    /// The uallo balance of `addr`.
+    pub fn balance(&mut self, addr: &str) -> Result<u128> {
+        let path = format!("/cosmos/bank/v1beta1/balances/{addr}/by_denom?denom=uallo");
+        cj::balance(&self.ok(Kind::Lcd, &path)?.body)
+    }
+
+    /// The feemarket gas price in uallo per gas.
+    pub fn feemarket_price(&mut self) -> Result<f64> {
+        cj::gas_price(&self.ok(Kind::Lcd, "/feemarket/v1/gas_price/uallo")?.body)
+    }
+
+    /// The header of block `height` (`latest` when `None`).
+    pub fn block(&mut self, height: Option<u64>) -> Result<Header> {
+        let which = height.map_or("latest".to_string(), |h| h.to_string());
+        cj::block_header(
+            &self
+                .ok(
+                    Kind::Lcd,
+                    &format!("/cosmos/base/tendermint/v1beta1/blocks/{which}"),
+                )?
+                .body,
+        )
+    }
+
+    /// The time of block `height` (a nonce's block).
+    pub fn block_time(&mut self, height: u64) -> Result<OffsetDateTime> {
+        Ok(self.block(Some(height))?.time)
+    }
+
+    /// The latest block height.
+    pub fn latest_height(&mut self) -> Result<u64> {
+        Ok(self.block(None)?.height)
+    }
+
+    /// A tx by hash; `None` while it is not in a block.
+    pub fn tx(&mut self, hash: &str) -> Result<Option<TxResponse>> {
+        let path = format!("/cosmos/tx/v1beta1/txs/{hash}");
+        let reply = self.http.get(Kind::Lcd, &path)?;
+        if reply.ok() {
+            return cj::tx_response(&reply.body).map(|r| Some(r).filter(|r| r.height > 0));
+        }
+        let missing = reply.status == 404
+            || cj::api_error(&reply.body)
+                .is_some_and(|e| e.code == 5 || e.message.contains("not found"));
+        if missing {
+            return Ok(None);
+        }
+        Err(status_error(&path, &reply))
+    }
+
+    /// Gas used by simulating an unsigned tx.
+    pub fn simulate(&mut self, unsigned: &[u8]) -> Result<u64> {
+        let path = "/cosmos/tx/v1beta1/simulate";
+        let reply = self.http.post(
+            Kind::Lcd,
+            path,
+            &json!({"tx_bytes": b64(unsigned)}).to_string(),
+        )?;
+        if !reply.ok() {
+            return Err(status_error(path, &reply));
+        }
+        cj::simulated_gas(&reply.body)
+    }
+
+    /// Per-endpoint reachability, latency and height (for `check`).
+    pub fn endpoint_reports(&self) -> Vec<EndpointReport> {
+        let mut out = Vec::new();
+        for (kind, path) in [
+            (Kind::Lcd, "/cosmos/base/tendermint/v1beta1/blocks/latest"),
+            (Kind::Rpc, "/status"),
+        ] {
+            for url in self.http.endpoints(kind) {
+                let start = Instant::now();
+                let result = self
+                    .http
+                    .once(&url, path, None)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| {
+                        let height = match kind {
+                            Kind::Lcd => cj::block_header(&r.body).map(|h| h.height),
+                            Kind::Rpc => cj::rpc_status(&r.body).map(|s| s.latest_height),
+                        };
+                        height.map_err(|e| format!("HTTP {}: {e}", r.status))
+                    });
+                out.push(EndpointReport {
+                    kind,
+                    url,
+                    latency: start.elapsed(),
+                    result,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn status_error(path: &str, reply: &Reply) -> Error {
+    let message = cj::api_error(&reply.body)
+        .map_or_else(|| reply.body.chars().take(200).collect(), |e| e.message);
+    Error::Chain {
+        codespace: "http".into(),
+        code: u32::from(reply.status),
+        log: format!("{path}: {message}"),
+    }
+}
+
+/// The submission pipeline (`prepare`, `broadcast_and_track`, `settle`, `submit`).
+mod submission;
+
+pub use submission::Next;

@@ -1,0 +1,219 @@
+//! HTTP to the chain: one ureq agent (rustls + ring, connect and read
+//! timeouts from config) and an endpoint list per kind (LCD REST, CometBFT
+//! RPC; never mixed) with failover in order and a per-endpoint cool-down.
+//!
+//! An endpoint fails when it cannot be reached, times out, answers 429 or
+//! 5xx, or sends a body that is not JSON (HTML error page, empty, truncated);
+//! the request then moves to the next endpoint. A 2xx or other 4xx with a JSON
+//! body is an answer and goes back to the caller. Errors name the endpoint
+//! (credentials removed) and the path. Decides nothing about chain semantics.
+
+use std::time::{Duration, Instant};
+
+use ureq::Agent;
+
+use crate::config::{redact_url, Config};
+use crate::error::{Error, Result};
+
+/// Largest response body read (bytes).
+const BODY_LIMIT: u64 = 8 << 20;
+
+/// Which endpoint list a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Cosmos LCD REST gateway.
+    Lcd,
+    /// CometBFT RPC.
+    Rpc,
+}
+
+/// An answer: the status (2xx or a non-429 4xx) and a body that parses as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    /// True for 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+struct Endpoint {
+    url: String,
+    failed_at: Option<Instant>,
+}
+
+/// The agent and the endpoint lists.
+pub struct Http {
+    agent: Agent,
+    lcd: Vec<Endpoint>,
+    rpc: Vec<Endpoint>,
+    cooldown: Duration,
+}
+
+/// Builds the one agent with the configured timeouts.
+pub fn agent(connect: Duration, read: Duration) -> Agent {
+    Agent::config_builder()
+        .timeout_connect(Some(connect))
+        .timeout_recv_response(Some(read))
+        .timeout_recv_body(Some(read))
+        .timeout_send_body(Some(read))
+        .http_status_as_error(false)
+        .user_agent(concat!("allora-worker/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+impl Http {
+    /// The client for `config`'s endpoints and timeouts.
+    pub fn new(config: &Config) -> Http {
+        let list = |urls: &[String]| {
+            urls.iter()
+                .map(|u| Endpoint {
+                    url: u.trim_end_matches('/').to_string(),
+                    failed_at: None,
+                })
+                .collect()
+        };
+        Http {
+            agent: agent(config.connect_timeout, config.read_timeout),
+            lcd: list(&config.lcd_urls),
+            rpc: list(&config.rpc_urls),
+            cooldown: config.endpoint_cooldown,
+        }
+    }
+
+    /// The configured base URLs of `kind`, in order.
+    pub fn endpoints(&self, kind: Kind) -> Vec<String> {
+        self.list(kind).iter().map(|e| e.url.clone()).collect()
+    }
+
+    fn list(&self, kind: Kind) -> &Vec<Endpoint> {
+        match kind {
+            Kind::Lcd => &self.lcd,
+            Kind::Rpc => &self.rpc,
+        }
+    }
+
+    fn list_mut(&mut self, kind: Kind) -> &mut Vec<Endpoint> {
+        match kind {
+            Kind::Lcd => &mut self.lcd,
+            Kind::Rpc => &mut self.rpc,
+        }
+    }
+
+    /// Endpoint indices to try: those not cooling down first, in order.
+    fn order(&self, kind: Kind, now: Instant) -> Vec<usize> {
+        let list = self.list(kind);
+        let cooling = |i: usize| {
+            list[i]
+                .failed_at
+                .is_some_and(|t| now.duration_since(t) < self.cooldown)
+        };
+        let mut idx: Vec<usize> = (0..list.len()).collect();
+        idx.sort_by_key(|&i| (cooling(i), i));
+        idx
+    }
+
+    /// GET `path` with failover.
+    pub fn get(&mut self, kind: Kind, path: &str) -> Result<Reply> {
+        self.request(kind, path, None, usize::MAX)
+    }
+
+    /// POST a JSON `body` with failover (for idempotent calls such as simulate).
+    pub fn post(&mut self, kind: Kind, path: &str, body: &str) -> Result<Reply> {
+        self.request(kind, path, Some(body), usize::MAX)
+    }
+
+    /// POST to one endpoint only (the first not cooling down): a broadcast,
+    /// whose unknown outcome the caller must resolve before trying again.
+    pub fn post_once(&mut self, kind: Kind, path: &str, body: &str) -> Result<Reply> {
+        self.request(kind, path, Some(body), 1)
+    }
+
+    fn request(
+        &mut self,
+        kind: Kind,
+        path: &str,
+        body: Option<&str>,
+        tries: usize,
+    ) -> Result<Reply> {
+        let order = self.order(kind, Instant::now());
+        let mut failures: Vec<Error> = Vec::new();
+        for i in order.into_iter().take(tries) {
+            let base = self.list(kind)[i].url.clone();
+            match self.once(&base, path, body) {
+                Ok(reply) => {
+                    self.list_mut(kind)[i].failed_at = None;
+                    return Ok(reply);
+                }
+                Err(e) => {
+                    log::debug!("endpoint failed: {e}");
+                    self.list_mut(kind)[i].failed_at = Some(Instant::now());
+                    failures.push(e);
+                }
+            }
+        }
+        Err(summarise(failures, path))
+    }
+
+    /// One request to `base` + `path`, without failover; errors name both.
+    pub fn once(&self, base: &str, path: &str, body: Option<&str>) -> Result<Reply> {
+        let url = format!("{base}{path}");
+        let fail = |problem: String| Error::Http {
+            endpoint: redact_url(base),
+            path: path.to_string(),
+            problem,
+        };
+        let sent = match body {
+            None => self.agent.get(&url).call(),
+            Some(b) => self
+                .agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(b),
+        };
+        let mut resp = sent.map_err(|e| fail(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .read_to_string()
+            .map_err(|e| fail(format!("HTTP {status}, body unreadable: {e}")))?;
+        if status == 429 || status >= 500 {
+            return Err(fail(format!("HTTP {status}")));
+        }
+        if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+            let head: String = text.chars().take(40).collect();
+            return Err(fail(format!(
+                "HTTP {status} with a body that is not JSON: {head:?}"
+            )));
+        }
+        Ok(Reply { status, body: text })
+    }
+}
+
+fn summarise(mut failures: Vec<Error>, path: &str) -> Error {
+    let others = failures.len().saturating_sub(1);
+    match failures.pop() {
+        Some(Error::Http {
+            endpoint,
+            path,
+            problem,
+        }) if others > 0 => Error::Http {
+            endpoint,
+            path,
+            problem: format!("{problem} (and {others} other endpoint(s) failed)"),
+        },
+        Some(e) => e,
+        None => Error::Http {
+            endpoint: "-".into(),
+            path: path.to_string(),
+            problem: "no endpoint configured".into(),
+        },
+    }
+}

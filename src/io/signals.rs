@@ -1,0 +1,87 @@
+//! Signals: SIGINT and SIGTERM (and SIGHUP, unless it was ignored) request a
+//! clean stop; a second one exits at once. Under `nohup`, SIGHUP is ignored
+//! when the worker starts, and ctrlc's `termination` feature would install a
+//! handler for it anyway, so the worker would die with the SSH session: when
+//! SIGHUP starts out ignored it is blocked in the main thread before any
+//! other thread exists, so no thread ever receives it.
+//!
+//! `sleep_until` is the loop's only way to wait: it wakes early on a stop.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::error::{Error, Result};
+
+static SIGNALS: AtomicU32 = AtomicU32::new(0);
+
+/// Installs the handler. Call once, from the main thread, before starting
+/// any thread. Returns whether SIGHUP is ignored (started under nohup).
+pub fn install() -> Result<bool> {
+    let hup_ignored = sighup_ignored();
+    if hup_ignored {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGHUP);
+        set.thread_block()
+            .map_err(|e| Error::io("block SIGHUP", std::io::Error::from(e)))?;
+    }
+    ctrlc::set_handler(|| {
+        if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| {
+        Error::io(
+            "install the signal handler",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    Ok(hup_ignored)
+}
+
+/// True once a stop was requested.
+pub fn stop_requested() -> bool {
+    SIGNALS.load(Ordering::SeqCst) > 0
+}
+
+/// Requests a stop from inside the process (tests, `--stop-at`).
+pub fn request_stop() {
+    SIGNALS.fetch_max(1, Ordering::SeqCst);
+}
+
+/// Sleeps until `deadline` or a stop request, in slices of at most 100 ms.
+/// Returns true when woken by a stop request.
+pub fn sleep_until(deadline: Instant) -> bool {
+    loop {
+        if stop_requested() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// Sends SIGTERM to `pid` (the `stop` subcommand).
+pub fn terminate(pid: u32) -> Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| Error::Usage(format!("pid {pid} is out of range")))?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).map_err(|e| {
+        Error::io(
+            format!("send SIGTERM to pid {pid}"),
+            std::io::Error::from(e),
+        )
+    })
+}
+
+/// True when SIGHUP's disposition is "ignore" (`SigIgn` in /proc/self/status).
+fn sighup_ignored() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & 1 == 1)
+}

@@ -1,0 +1,222 @@
+//! What the daemon has done, as numbers: windows seen, submissions, misses by
+//! reason, tx failures by code, last success, balance, model age, loop lag.
+//! Rendered as `status.json` content and as Prometheus text format for
+//! node_exporter's textfile collector. Pure: times are arguments.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+/// Why a window was missed. Every miss is counted under one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Miss {
+    NoData,
+    ModelInvalid,
+    TxRejected,
+    Late,
+    EndpointDown,
+    LowBalance,
+}
+
+impl Miss {
+    /// The label value used in logs, status.json and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Miss::NoData => "no_data",
+            Miss::ModelInvalid => "model_invalid",
+            Miss::TxRejected => "tx_rejected",
+            Miss::Late => "late",
+            Miss::EndpointDown => "endpoint_down",
+            Miss::LowBalance => "low_balance",
+        }
+    }
+}
+
+/// The daemon's running totals and latest facts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    pub started_at: i64,
+    pub cycles: u64,
+    pub windows_seen: u64,
+    pub submitted: u64,
+    pub admitted: u64,
+    pub missed: BTreeMap<Miss, u64>,
+    pub tx_failures: BTreeMap<String, u64>,
+    pub last_window: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_tx_hash: Option<String>,
+    pub last_heartbeat_at: Option<i64>,
+    pub balance_uallo: Option<u128>,
+    pub runway_days: Option<f64>,
+    pub model_trained_at: Option<i64>,
+    pub loop_lag_ms: u64,
+    pub problem: Option<String>,
+}
+
+impl Counters {
+    /// Counts a missed window.
+    pub fn miss(&mut self, why: Miss) {
+        *self.missed.entry(why).or_default() += 1;
+    }
+
+    /// Counts a tx failure under `codespace/code`.
+    pub fn tx_failure(&mut self, codespace: &str, code: u32) {
+        *self
+            .tx_failures
+            .entry(format!("{codespace}/{code}"))
+            .or_default() += 1;
+    }
+
+    /// Total missed windows.
+    pub fn missed_total(&self) -> u64 {
+        self.missed.values().sum()
+    }
+
+    /// The `status.json` document at `now` (unix seconds).
+    pub fn status_json(&self, now: i64, pid: u32) -> Value {
+        let missed: BTreeMap<&str, u64> = self.missed.iter().map(|(k, v)| (k.name(), *v)).collect();
+        json!({
+            "pid": pid,
+            "updated_at": now,
+            "uptime_s": now - self.started_at,
+            "cycles": self.cycles,
+            "windows_seen": self.windows_seen,
+            "submitted": self.submitted,
+            "admitted": self.admitted,
+            "missed": missed,
+            "tx_failures": self.tx_failures,
+            "last_window": self.last_window,
+            "last_success_at": self.last_success_at,
+            "last_tx_hash": self.last_tx_hash,
+            "last_heartbeat_at": self.last_heartbeat_at,
+            "balance_uallo": self.balance_uallo.map(|b| b.to_string()),
+            "runway_days": self.runway_days,
+            "model_age_s": self.model_trained_at.map(|t| now - t),
+            "loop_lag_ms": self.loop_lag_ms,
+            "problem": self.problem,
+        })
+    }
+
+    /// Prometheus text exposition format, every metric prefixed `allora_worker_`.
+    pub fn prometheus(&self, now: i64) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+            out.push_str(&format!(
+                "# HELP allora_worker_{name} {help}\n# TYPE allora_worker_{name} {kind}\n"
+            ));
+            for (labels, value) in samples {
+                out.push_str(&format!("allora_worker_{name}{labels} {value}\n"));
+            }
+        };
+        let one = |v: String| vec![(String::new(), v)];
+        metric(
+            "windows_seen_total",
+            "counter",
+            "Submission windows seen.",
+            one(self.windows_seen.to_string()),
+        );
+        metric(
+            "submitted_total",
+            "counter",
+            "Transactions included on chain.",
+            one(self.submitted.to_string()),
+        );
+        let missed = [
+            Miss::NoData,
+            Miss::ModelInvalid,
+            Miss::TxRejected,
+            Miss::Late,
+            Miss::EndpointDown,
+            Miss::LowBalance,
+        ]
+        .iter()
+        .map(|m| {
+            (
+                format!("{{reason=\"{}\"}}", m.name()),
+                self.missed.get(m).copied().unwrap_or(0).to_string(),
+            )
+        })
+        .collect();
+        metric(
+            "missed_total",
+            "counter",
+            "Windows missed, by reason.",
+            missed,
+        );
+        let failures = self
+            .tx_failures
+            .iter()
+            .map(|(code, n)| (format!("{{code=\"{code}\"}}"), n.to_string()))
+            .collect();
+        metric(
+            "tx_failures_total",
+            "counter",
+            "Transaction failures by codespace/code.",
+            failures,
+        );
+        let last = self.last_success_at.unwrap_or(0);
+        metric(
+            "last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last included submission.",
+            one(last.to_string()),
+        );
+        if let Some(b) = self.balance_uallo {
+            metric(
+                "balance_uallo",
+                "gauge",
+                "Wallet balance in uallo.",
+                one(format!("{}", b as f64)),
+            );
+        }
+        if let Some(t) = self.model_trained_at {
+            metric(
+                "model_age_seconds",
+                "gauge",
+                "Age of the trained model.",
+                one((now - t).to_string()),
+            );
+        }
+        metric(
+            "loop_lag_milliseconds",
+            "gauge",
+            "How late the loop woke up last time.",
+            one(self.loop_lag_ms.to_string()),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_status_and_prometheus() {
+        let mut c = Counters {
+            started_at: 100,
+            windows_seen: 3,
+            submitted: 2,
+            ..Counters::default()
+        };
+        c.miss(Miss::NoData);
+        c.tx_failure("sdk", 32);
+        c.model_trained_at = Some(150);
+        let s = c.status_json(200, 42);
+        assert_eq!(s["uptime_s"], 100);
+        assert_eq!(s["missed"]["no_data"], 1);
+        assert_eq!(s["model_age_s"], 50);
+        let p = c.prometheus(200);
+        assert!(
+            p.contains("allora_worker_missed_total{reason=\"no_data\"} 1\n"),
+            "{p}"
+        );
+        assert!(p.contains("allora_worker_missed_total{reason=\"late\"} 0\n"));
+        assert!(p.contains("allora_worker_tx_failures_total{code=\"sdk/32\"} 1\n"));
+        assert!(p.contains(
+            "# TYPE allora_worker_submitted_total counter\nallora_worker_submitted_total 2\n"
+        ));
+        assert!(p.contains("allora_worker_model_age_seconds 50\n"));
+        assert_eq!(c.missed_total(), 1);
+    }
+}

@@ -1,0 +1,328 @@
+//! The daemon's decisions: given what the worker knows (open windows, the
+//! ledger, timers, connection state) and the monotonic time, what to do
+//! next. Returns one `Action`; `agent.rs` carries it out and reports back.
+//!
+//! Pure. Chain heights drive windows (a window is open until its end block);
+//! the monotonic clock drives timers and retries, so a wall-clock jump
+//! changes nothing here.
+
+use std::collections::BTreeMap;
+
+use crate::logic::ledger::{Ledger, Next};
+
+/// How often things happen, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    pub poll_ms: u64,
+    pub heartbeat_ms: u64,
+    pub retrain_ms: u64,
+    pub ws_silence_ms: u64,
+    pub status_ms: u64,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            poll_ms: 120_000,
+            heartbeat_ms: 3_600_000,
+            retrain_ms: 6 * 3_600_000,
+            ws_silence_ms: 60_000,
+            status_ms: 60_000,
+        }
+    }
+}
+
+/// A window the chain says is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Last block at which a submission is accepted, when known.
+    pub end_block: Option<u64>,
+    /// Earliest monotonic time for the next attempt (after a failed one).
+    pub retry_at_ms: u64,
+    /// Attempts made so far for this nonce in this process.
+    pub attempts: u32,
+}
+
+/// Everything the scheduler looks at.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub open: BTreeMap<i64, Window>,
+    pub latest_height: u64,
+    pub last_poll_ms: Option<u64>,
+    pub last_heartbeat_ms: Option<u64>,
+    pub last_status_ms: Option<u64>,
+    pub model_ready: bool,
+    pub model_trained_ms: Option<u64>,
+    pub train_retry_at_ms: u64,
+    pub ws_connected: bool,
+    pub ws_retry_at_ms: u64,
+    pub ws_last_frame_ms: u64,
+    pub need_window_status: bool,
+    pub paused_until_ms: Option<u64>,
+    pub probed: bool,
+    pub probe_retry_at_ms: u64,
+}
+
+/// One decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Check chain id, emissions version, topic (at start and after errors).
+    Probe,
+    /// (Re)connect the websocket and subscribe.
+    ConnectWs,
+    /// Ask the window status (after start and every reconnect).
+    CheckWindowStatus,
+    /// Ask the chain for unfulfilled nonces.
+    Poll,
+    /// Refresh data and train (or retrain) the model.
+    Train,
+    /// Look a signed-but-unconfirmed nonce up by hash (ledger says so).
+    Reconcile(i64),
+    /// Predict (cached), sign, record, broadcast and track this nonce.
+    Submit(i64),
+    /// Log the heartbeat (events, metrics).
+    Heartbeat,
+    /// Rewrite status.json and the metrics file.
+    WriteStatus,
+    /// Nothing due: wait for a websocket frame or until this monotonic time.
+    Wait { until_ms: u64 },
+}
+
+/// At most this many nonces are served per cycle (newest first).
+pub const MAX_NONCES_PER_CYCLE: usize = 10;
+
+/// The next action at monotonic time `now`.
+pub fn next(s: &State, ledger: &Ledger, now: u64, t: &Timers) -> Action {
+    let due = |last: Option<u64>, every: u64| last.is_none_or(|l| now >= l.saturating_add(every));
+    if !s.probed {
+        return if now >= s.probe_retry_at_ms {
+            Action::Probe
+        } else {
+            Action::Wait {
+                until_ms: s.probe_retry_at_ms,
+            }
+        };
+    }
+    if let Some(nonce) = servable(s, ledger, now).first() {
+        return match ledger.next(*nonce) {
+            Next::Reconcile { .. } => Action::Reconcile(*nonce),
+            _ => Action::Submit(*nonce),
+        };
+    }
+    if !s.ws_connected && now >= s.ws_retry_at_ms {
+        return Action::ConnectWs;
+    }
+    if s.ws_connected && now >= s.ws_last_frame_ms.saturating_add(t.ws_silence_ms) {
+        return Action::ConnectWs;
+    }
+    if s.need_window_status {
+        return Action::CheckWindowStatus;
+    }
+    if due(s.last_poll_ms, t.poll_ms) {
+        return Action::Poll;
+    }
+    let model_due = !s.model_ready || due(s.model_trained_ms, t.retrain_ms);
+    if model_due && now >= s.train_retry_at_ms {
+        return Action::Train;
+    }
+    if due(s.last_heartbeat_ms, t.heartbeat_ms) {
+        return Action::Heartbeat;
+    }
+    if due(s.last_status_ms, t.status_ms) {
+        return Action::WriteStatus;
+    }
+    Action::Wait {
+        until_ms: wake_time(s, now, t),
+    }
+}
+
+/// Open nonces that can be worked on now, newest first, at most
+/// `MAX_NONCES_PER_CYCLE`: not finished in the ledger, window not past its
+/// end block, retry time reached, and submissions not paused (a pending tx
+/// is still reconciled while paused: that costs nothing).
+pub fn servable(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
+    let paused = s.paused_until_ms.is_some_and(|p| now < p);
+    s.open
+        .iter()
+        .rev()
+        .filter(|(n, w)| {
+            let next = ledger.next(**n);
+            now >= w.retry_at_ms
+                && !is_past(w, s.latest_height)
+                && next != Next::Finished
+                && (!paused || matches!(next, Next::Reconcile { .. }))
+        })
+        .map(|(n, _)| *n)
+        .take(MAX_NONCES_PER_CYCLE)
+        .collect()
+}
+
+/// True when the chain has passed the window's last block.
+pub fn is_past(w: &Window, height: u64) -> bool {
+    w.end_block.is_some_and(|end| height > end)
+}
+
+/// Open windows that ended without being finished: each is a missed window.
+pub fn expired(s: &State, ledger: &Ledger) -> Vec<i64> {
+    s.open
+        .iter()
+        .filter(|(n, w)| is_past(w, s.latest_height) && ledger.next(**n) != Next::Finished)
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+fn wake_time(s: &State, now: u64, t: &Timers) -> u64 {
+    let mut at = [
+        s.last_poll_ms.map_or(now, |l| l + t.poll_ms),
+        s.last_heartbeat_ms.map_or(now, |l| l + t.heartbeat_ms),
+        s.last_status_ms.map_or(now, |l| l + t.status_ms),
+        if s.model_ready {
+            s.model_trained_ms.map_or(now, |l| l + t.retrain_ms)
+        } else {
+            s.train_retry_at_ms
+        },
+        if s.ws_connected {
+            s.ws_last_frame_ms + t.ws_silence_ms
+        } else {
+            s.ws_retry_at_ms
+        },
+    ]
+    .into_iter()
+    .min()
+    .unwrap_or(now + t.poll_ms);
+    for w in s.open.values().filter(|w| !is_past(w, s.latest_height)) {
+        if w.retry_at_ms > now {
+            at = at.min(w.retry_at_ms);
+        }
+    }
+    at.max(now)
+}
+
+/// Retry delay after the `attempt`-th failure for one nonce: 2 s doubling to 30 s.
+pub fn nonce_retry_delay_ms(attempt: u32) -> u64 {
+    (2_000u64 << attempt.min(4)).min(30_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logic::ledger::{Record, Stage};
+
+    fn ready() -> State {
+        State {
+            probed: true,
+            ws_connected: true,
+            ws_last_frame_ms: 1_000,
+            last_poll_ms: Some(1_000),
+            last_heartbeat_ms: Some(1_000),
+            last_status_ms: Some(1_000),
+            model_ready: true,
+            model_trained_ms: Some(1_000),
+            latest_height: 100,
+            ..State::default()
+        }
+    }
+
+    fn check(s: &State, ledger: &Ledger, now: u64, expected: Action) {
+        assert_eq!(
+            next(s, ledger, now, &Timers::default()),
+            expected,
+            "state {s:?}"
+        );
+    }
+
+    fn window(end: u64) -> Window {
+        Window {
+            end_block: Some(end),
+            retry_at_ms: 0,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn order_of_decisions() {
+        let l = Ledger::default();
+        check(&State::default(), &l, 0, Action::Probe);
+        let mut s = ready();
+        check(&s, &l, 2_000, Action::Wait { until_ms: 61_000 });
+        s.open.insert(90, window(120));
+        s.open.insert(95, window(130));
+        check(&s, &l, 2_000, Action::Submit(95));
+        s.open.clear();
+        s.need_window_status = true;
+        check(&s, &l, 2_000, Action::CheckWindowStatus);
+        s.need_window_status = false;
+        s.ws_connected = false;
+        check(&s, &l, 2_000, Action::ConnectWs);
+        s.ws_connected = true;
+        check(&s, &l, 61_000, Action::ConnectWs);
+        s.ws_last_frame_ms = 100_000;
+        check(&s, &l, 121_000, Action::Poll);
+        s.model_ready = false;
+        s.last_poll_ms = Some(121_000);
+        check(&s, &l, 121_000, Action::Train);
+    }
+
+    #[test]
+    fn finished_past_and_paused_nonces_are_not_served() {
+        let mut s = ready();
+        s.open.insert(50, window(99));
+        s.open.insert(60, window(200));
+        s.open.insert(70, window(200));
+        let mut l = Ledger::default();
+        l.apply(Record {
+            nonce: 70,
+            at: 0,
+            stage: Stage::Done { reason: "x".into() },
+        });
+        assert_eq!(servable(&s, &l, 0), vec![60]);
+        assert_eq!(expired(&s, &l), vec![50]);
+        l.apply(Record {
+            nonce: 60,
+            at: 0,
+            stage: Stage::Signed {
+                tx_hash: "H".into(),
+                sequence: 1,
+                tx_b64: "A".into(),
+            },
+        });
+        check(&s, &l, 2_000, Action::Reconcile(60));
+        s.paused_until_ms = Some(10_000);
+        check(&s, &l, 2_000, Action::Reconcile(60));
+        s.open.insert(80, window(200));
+        assert_eq!(
+            servable(&s, &l, 2_000),
+            vec![60],
+            "paused: no new submissions"
+        );
+        assert_eq!(servable(&s, &l, 10_000), vec![80, 60]);
+    }
+
+    #[test]
+    fn at_most_ten_newest_first_and_retry_waits() {
+        let mut s = ready();
+        for n in 0..15 {
+            s.open.insert(n, window(200));
+        }
+        let got = servable(&s, &Ledger::default(), 0);
+        assert_eq!(got, (5..15).rev().collect::<Vec<_>>());
+        let mut s = ready();
+        s.open.insert(
+            7,
+            Window {
+                end_block: Some(200),
+                retry_at_ms: 5_000,
+                attempts: 1,
+            },
+        );
+        check(
+            &s,
+            &Ledger::default(),
+            2_000,
+            Action::Wait { until_ms: 5_000 },
+        );
+        check(&s, &Ledger::default(), 5_000, Action::Submit(7));
+        assert_eq!(nonce_retry_delay_ms(0), 2_000);
+        assert_eq!(nonce_retry_delay_ms(9), 30_000);
+    }
+}

@@ -1,0 +1,104 @@
+//! `allora-worker devnet` run as a process: the KEY=VALUE lines on stdout,
+//! the `--fault` flag, the funded throwaway account, exit 0 on SIGTERM.
+
+use super::*;
+
+#[test]
+fn devnet_command_prints_settings_and_stops_on_sigterm() {
+    let dir = support::temp_dir("devnet-cmd");
+    let mut child = Child(
+        Command::new(support::bin())
+            .current_dir(&dir)
+            .args([
+                "devnet",
+                "--port",
+                "0",
+                "--block-ms",
+                "50",
+                "--epoch-blocks",
+                "5",
+                "--fault",
+                "http500:1",
+            ])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start allora-worker devnet"),
+    );
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.0.stdout.take().unwrap());
+    while !lines
+        .last()
+        .is_some_and(|l: &String| l.starts_with("MNEMONIC="))
+    {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        lines.push(line.trim_end().to_string());
+    }
+    let value = |key: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} missing in {lines:?}"))
+            .to_string()
+    };
+    assert_eq!(value("ALLORA_CHAIN_ID"), "devnet-1");
+    let base = value("ALLORA_LCD_URLS");
+    assert_eq!(value("ALLORA_RPC_URLS"), base);
+    assert_eq!(
+        value("ALLORA_WS_URL"),
+        format!("{}/websocket", base.replace("http://", "ws://"))
+    );
+    assert_eq!(value("TIINGO_URL"), base);
+    assert_eq!(value("TIINGO_API_KEY"), "devnet");
+    let mnemonic = value("MNEMONIC");
+    assert!(mnemonic.starts_with('"') && mnemonic.ends_with('"'));
+    assert_eq!(mnemonic.trim_matches('"').split(' ').count(), 24);
+    let comment = lines
+        .iter()
+        .position(|l| l == "# throwaway devnet mnemonic: never fund it on a real chain");
+    assert_eq!(
+        comment.map(|i| i + 1),
+        lines.iter().position(|l| l.starts_with("MNEMONIC="))
+    );
+    assert_eq!(get(&base, "/status").0, 500, "the --fault flag is applied");
+    let addr = value("ALLORA_WALLET_ADDR");
+    let balance = ok(
+        &base,
+        &format!("/cosmos/bank/v1beta1/balances/{addr}/by_denom?denom=uallo"),
+    );
+    assert_ne!(
+        balance["balance"]["amount"], "0",
+        "the throwaway account is funded"
+    );
+    assert_eq!(
+        ok(
+            &base,
+            &format!("/emissions/v10/worker_registered/67/{addr}")
+        )["is_registered"],
+        false
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_for("the devnet to exit", || child.0.try_wait().unwrap());
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A child process that is killed if the test fails before it exits.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
