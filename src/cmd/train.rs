@@ -20,10 +20,12 @@ use crate::logic::model::{self, ModelFile, Params, Spans};
 pub const COMMAND: Command = Command {
     name: "train",
     summary: "update market data, train and validate the model, save it",
-    usage: "Usage: allora-worker train [--csv FILE] [--at TIME] [--seed N] [--json]\n\n\
+    usage: "Usage: allora-worker train [--csv FILE] [--at TIME] [--seed N] [--trained-at TIME] [--json]\n\n\
             Flags:\n  --csv FILE   train on a CSV of hourly bars instead of Tiingo\n  \
             --at TIME    train as of this RFC 3339 time (default: the newest bar)\n  \
             --seed N     model seed (default 0)\n  \
+            --trained-at TIME  the trained-at time written into the model file (default: now;\n               \
+            pinning it makes the file byte-identical for the same bars and seed)\n  \
             --json       print the model file instead of a summary\n",
     needs_wallet: false,
     run,
@@ -94,7 +96,7 @@ pub fn train_at_newest(
 }
 
 fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
-    let (mut csv, mut at, mut seed, mut json) = (None, None, 0u64, false);
+    let (mut csv, mut at, mut seed, mut json, mut trained_at) = (None, None, 0u64, false, None);
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -104,12 +106,15 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
             }
             lexopt::Arg::Long("seed") => seed = parser.value()?.parse()?,
             lexopt::Arg::Long("json") => json = true,
+            lexopt::Arg::Long("trained-at") => {
+                trained_at = Some(super::backtest::time_flag("--trained-at", parser.value()?)?)
+            }
             other => return Err(unexpected(other, "train")),
         }
     }
     let c = &ctx.config;
     let (bars, _) = gated_bars(c, csv, at)?;
-    let trained_at = clock::now_utc().unix_timestamp();
+    let trained_at = trained_at.unwrap_or_else(|| clock::now_utc().unix_timestamp());
     let (_, file) = train_at_newest(c, &bars, seed, trained_at)?;
     let path = modelfile::path(&c.data_dir);
     modelfile::save(&path, &file)?;
