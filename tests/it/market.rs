@@ -222,3 +222,37 @@ fn csv_with_empty_ohlv_fields_is_accepted() {
         .join("tests/data/tiingo_crypto_prices_sample.json")
         .exists());
 }
+
+#[test]
+fn devnet_market_endpoint_stands_in_for_tiingo() {
+    use allora_worker::devnet::{Devnet, DevnetConfig};
+    let devnet = Devnet::start(DevnetConfig {
+        seed: 9,
+        ..DevnetConfig::default()
+    })
+    .expect("devnet starts");
+    let dir = temp_dir("devnet-market");
+    let env = [("TIINGO_URL", devnet.market_url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run(&dir, &["train", "--seed", "2"], &env);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("validation") && stdout.contains("forecast"),
+        "{stdout}"
+    );
+    let cache = std::fs::read_to_string(dir.join("data/bars-btcusd.csv")).unwrap();
+    let cached = bars::parse_csv(&cache, "cache").unwrap();
+    assert!(cached.len() >= 864, "cache holds {} bars", cached.len());
+    let out = run(&dir, &["predict", "--json"], &env);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        v["prediction"]
+            .as_f64()
+            .is_some_and(|p| p.is_finite() && p != 0.0),
+        "{v}"
+    );
+    assert!(v["source"].as_str().unwrap().starts_with("model ("), "{v}");
+}
