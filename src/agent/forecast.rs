@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::{atomic, market, modelfile, predict_cmd};
+use crate::cmd::train as market;
+use crate::io::{atomic, modelfile, predict_cmd};
 use crate::logic::bars::{self, Bar, Series};
 use crate::logic::counters::Miss;
 use crate::logic::model::Trained;

@@ -10,15 +10,18 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod backtest;
 pub mod bench;
 pub mod check;
 pub mod demo;
 pub mod devnet;
+pub mod predict;
 pub mod register;
 pub mod sign;
 pub mod run;
 pub mod status;
 pub mod stop;
+pub mod train;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration and, on demand, the key.
@@ -64,6 +67,9 @@ pub const COMMANDS: &[Command] = &[
     status::COMMAND,
     stop::COMMAND,
     wallet::COMMAND,
+    train::COMMAND,
+    predict::COMMAND,
+    backtest::COMMAND,
     sign::COMMAND,
     bench::COMMAND,
     register::COMMAND,

@@ -2,10 +2,13 @@
 
 mod chain; // chain client against the devnet, register, check, decoder fuzz
 mod cli; // exit codes, one-line errors, help, stdout-only output
+mod daemon; // run, once, status, stop against the devnet: one submission per window, kill -9, signals, lock, idle CPU
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
 mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
 mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl
+mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons
+mod model; // reproducible model files, golden hash, predict/train/backtest commands, the predict-cmd hook
 mod secrets; // no mnemonic or key in any output or file
 mod support; // shared helpers: the built binary, temp dirs, vector files
 mod tidy; // module docs, pure src/logic, README names every file and key

@@ -1,0 +1,290 @@
+//! The daemon (`run`, `once`, `status`, `stop`) as a user runs it: the real
+//! binary against a devnet on loopback. Every window gets exactly one
+//! verified submission, `kill -9` never causes a duplicate, SIGTERM exits
+//! cleanly within 5 s, SIGHUP under nohup does not stop it, a second
+//! instance names the first one's pid, and an idle worker costs little CPU.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use allora_worker::devnet::{self, Devnet, DevnetConfig, Fault};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::{bin, temp_dir};
+
+/// A devnet with fast blocks and the throwaway wallet funded and registered.
+fn devnet(block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
+    let (mnemonic, wallet) = devnet::throwaway_wallet(11).unwrap();
+    let net = Devnet::start(DevnetConfig {
+        block_ms,
+        epoch_blocks: epoch,
+        window_blocks: window,
+        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
+        registered: vec![wallet.address().to_string()],
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    (net, mnemonic.expose().clone(), wallet.address().to_string())
+}
+
+/// The worker's environment for `net`, with its own data and log dirs.
+fn env(net: &Devnet, mnemonic: &str, dir: &Path) -> Vec<(String, String)> {
+    [
+        ("ALLORA_CHAIN_ID", "devnet-1".to_string()),
+        ("ALLORA_LCD_URLS", net.base_url()),
+        ("ALLORA_RPC_URLS", net.base_url()),
+        ("ALLORA_WS_URL", net.ws_url()),
+        ("TIINGO_URL", net.market_url()),
+        ("TIINGO_API_KEY", "devnet".into()),
+        ("ALLORA_GAS_PRICE", "10".into()),
+        ("ALLORA_TX_TIMEOUT", "3s".into()),
+        ("ALLORA_READ_TIMEOUT", "2s".into()),
+        ("MNEMONIC", mnemonic.to_string()),
+        ("ALLORA_DATA_DIR", dir.join("data").display().to_string()),
+        ("ALLORA_LOG_DIR", dir.join("logs").display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn spawn(program: &Path, args: &[&str], env: &[(String, String)], dir: &Path) -> Child {
+    Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the worker")
+}
+
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: Signal) {
+    kill(Pid::from_raw(child.id() as i32), sig).expect("send signal");
+}
+
+/// Waits for the child to exit; returns its code and how long it took.
+fn exit_of(child: &mut Child, secs: u64) -> (Option<i32>, Duration) {
+    let start = Instant::now();
+    let status = wait_for("the worker to exit", secs, || child.try_wait().ok().flatten());
+    (status.code(), start.elapsed())
+}
+
+fn log_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("logs/worker.log")).unwrap_or_default()
+}
+
+fn accepted(stats: &Value, addr: &str) -> Vec<(i64, u64)> {
+    let mut out: Vec<(i64, u64)> = stats["accepted_by_nonce"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(n, workers)| Some((n.parse().ok()?, workers[addr].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Every window from the first accepted one to the last has exactly one
+/// accepted submission, and the devnet saw no duplicate.
+fn assert_one_each(net: &Devnet, addr: &str, epoch: i64) -> usize {
+    let stats = net.stats();
+    let acc = accepted(&stats, addr);
+    assert_eq!(stats["duplicates"], 0, "{stats}");
+    assert!(acc.iter().all(|(_, c)| *c == 1), "a nonce accepted twice: {acc:?}");
+    let (first, last) = (acc[0].0, acc[acc.len() - 1].0);
+    let expected = ((last - first) / epoch + 1) as usize;
+    assert_eq!(acc.len(), expected, "a window in {first}..={last} got no submission: {acc:?} {stats}");
+    acc.len()
+}
+
+#[test]
+fn fifty_windows_each_get_exactly_one_submission() {
+    let (net, mnemonic, addr) = devnet(60, 10, 8);
+    let dir = temp_dir("daemon-50");
+    let metrics = dir.join("metrics.prom");
+    let env = env(&net, &mnemonic, &dir);
+    let metrics_arg = metrics.display().to_string();
+    let mut child = spawn(&bin(), &["run", "--poll-interval", "2", "--heartbeat", "3", "--metrics-file", &metrics_arg], &env, &dir);
+    wait_for("50 accepted windows", 150, || (accepted(&net.stats(), &addr).len() >= 50).then_some(()));
+    signal(&child, Signal::SIGTERM);
+    let (code, took) = exit_of(&mut child, 10);
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+    assert!(assert_one_each(&net, &addr, 10) >= 50);
+    let log = log_text(&dir);
+    assert!(log.contains("SHUTDOWN shutdown after"), "shutdown summary in the log");
+    assert!(log.contains("HEARTBEAT"), "heartbeat in the log");
+    let events = std::fs::read_to_string(dir.join("logs/events.jsonl")).unwrap();
+    let successes: Vec<Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("every event line is JSON"))
+        .filter(|v| v["event"] == "success")
+        .collect();
+    assert!(successes.len() >= 50 && successes.iter().all(|v| v["data"]["tx_hash"].is_string()));
+    let status: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("data/status.json")).unwrap()).unwrap();
+    assert!(status["submitted"].as_u64().unwrap() >= 50, "{status}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("allora_worker_submitted_total"), "{prom}");
+}
+
+#[test]
+fn kill_9_at_random_points_never_duplicates_or_forgets() {
+    let (net, mnemonic, addr) = devnet(80, 10, 8);
+    let dir = temp_dir("daemon-kill9");
+    let env = env(&net, &mnemonic, &dir);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..12 {
+        let mut child = spawn(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let wait_ms = 300 + seed % 1700;
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        signal(&child, Signal::SIGKILL);
+        let (code, _) = exit_of(&mut child, 5);
+        assert_eq!(code, None, "round {round}: killed by a signal");
+    }
+    let restarted_at = net.height();
+    let mut child = spawn(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
+    wait_for("windows after the last restart", 60, || {
+        let acc = accepted(&net.stats(), &addr);
+        (acc.iter().filter(|(n, _)| *n as u64 > restarted_at + 10).count() >= 3).then_some(())
+    });
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+    let stats = net.stats();
+    assert_eq!(stats["duplicates"], 0, "no nonce submitted twice across 12 kills: {stats}");
+    let acc = accepted(&stats, &addr);
+    assert!(acc.iter().all(|(_, c)| *c == 1), "{acc:?}");
+    let window_end = |n: i64| n as u64 + 8;
+    let last = acc.last().map_or(0, |(n, _)| *n);
+    for n in (10..=last).step_by(10).filter(|n| window_end(*n) > restarted_at + 2) {
+        assert!(acc.iter().any(|(m, _)| *m == n), "nonce {n} was still open after the restart but never served: {acc:?}");
+    }
+}
+
+#[test]
+fn sigterm_while_sleeping_and_while_broadcasting_exits_in_5s() {
+    let (net, mnemonic, _) = devnet(100, 10_000, 8);
+    let dir = temp_dir("daemon-term-idle");
+    let env = env(&net, &mnemonic, &dir);
+    let mut child = spawn(&bin(), &["run"], &env, &dir);
+    wait_for("the worker to start", 30, || log_text(&dir).contains("chain devnet-1").then_some(()));
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, Signal::SIGTERM);
+    let (code, took) = exit_of(&mut child, 10);
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(log_text(&dir).contains("SHUTDOWN"), "{}", log_text(&dir));
+
+    let (net, mnemonic, _) = devnet(100, 10, 9);
+    net.inject(Fault::HoldInMempool(1_000));
+    let dir = temp_dir("daemon-term-busy");
+    let mut env = self::env(&net, &mnemonic, &dir);
+    env.push(("ALLORA_TX_TIMEOUT".into(), "60s".into()));
+    let mut child = spawn(&bin(), &["run"], &env, &dir);
+    wait_for("a broadcast", 60, || log_text(&dir).contains("SUBMISSION").then_some(()));
+    signal(&child, Signal::SIGTERM);
+    let (code, took) = exit_of(&mut child, 10);
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(log_text(&dir).contains("SHUTDOWN"));
+}
+
+#[test]
+fn second_instance_names_the_first_pid_and_status_stop_work() {
+    let (net, mnemonic, _) = devnet(100, 10_000, 8);
+    let dir = temp_dir("daemon-lock");
+    let env = env(&net, &mnemonic, &dir);
+    let mut first = spawn(&bin(), &["run"], &env, &dir);
+    wait_for("the first worker", 30, || log_text(&dir).contains("chain devnet-1").then_some(()));
+    let out = Command::new(bin()).arg("run").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    let out = Command::new(bin()).args(["status", "--json"]).env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["pid"], first.id());
+    let out = Command::new(bin()).arg("stop").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("stopped worker pid {}", first.id())));
+    assert_eq!(exit_of(&mut first, 5).0, Some(0));
+    let out = Command::new(bin()).arg("status").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not running"));
+}
+
+#[test]
+fn under_nohup_sighup_does_not_stop_it_sigterm_does() {
+    let (net, mnemonic, _) = devnet(100, 10_000, 8);
+    let dir = temp_dir("daemon-nohup");
+    let env = env(&net, &mnemonic, &dir);
+    let program = bin().display().to_string();
+    let mut child = spawn(&PathBuf::from("/usr/bin/nohup"), &[&program, "run"], &env, &dir);
+    wait_for("the worker", 30, || log_text(&dir).contains("SIGHUP is ignored").then_some(()));
+    signal(&child, Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP stopped a nohup'd worker");
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+}
+
+#[test]
+fn idle_worker_uses_little_cpu() {
+    let (net, mnemonic, _) = devnet(200, 100_000, 8);
+    let dir = temp_dir("daemon-idle");
+    let env = env(&net, &mnemonic, &dir);
+    let mut child = spawn(&bin(), &["run"], &env, &dir);
+    wait_for("the worker to settle", 60, || log_text(&dir).contains("trained on").then_some(()));
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = ticks(child.id());
+    std::thread::sleep(Duration::from_secs(20));
+    let used = ticks(child.id()) - before;
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+    // 0.2 CPU-seconds is the budget for 60 idle seconds; hold 20 s to it.
+    assert!(used <= 20, "idle worker used {used} clock ticks (1/100 s) in 20 s");
+}
+
+#[test]
+fn once_serves_the_open_window_then_has_nothing_to_do() {
+    let (net, mnemonic, addr) = devnet(100, 40, 38);
+    let dir = temp_dir("daemon-once");
+    let env = env(&net, &mnemonic, &dir);
+    wait_for("an open window", 30, || (net.height() >= 42).then_some(()));
+    let run_once = || Command::new(bin()).arg("once").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    let out = run_once();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["submitted"], 1, "{v}");
+    let out = run_once();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["submitted"], 0, "the ledger says the window is done: {v}");
+    assert_eq!(net.stats()["duplicates"], 0);
+    assert_eq!(accepted(&net.stats(), &addr).len(), 1);
+}
