@@ -12,6 +12,7 @@ use crate::logic::wallet::Wallet;
 
 pub mod bench;
 pub mod sign;
+pub mod systemd_unit;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration and, on demand, the key.
@@ -51,7 +52,12 @@ pub struct Command {
 }
 
 /// Every subcommand, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[wallet::COMMAND, sign::COMMAND, bench::COMMAND];
+pub const COMMANDS: &[Command] = &[
+    wallet::COMMAND,
+    sign::COMMAND,
+    bench::COMMAND,
+    systemd_unit::COMMAND,
+];
 
 /// The subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {

@@ -15,5 +15,6 @@ pub mod schedule;
 pub mod secret;
 pub mod tx;
 pub mod tx_decode;
+pub mod unit_file;
 pub mod verify;
 pub mod wallet;

@@ -2,6 +2,7 @@
 
 mod cli; // exit codes, one-line errors, help, stdout-only output
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
+mod deploy; // systemd-unit and --supervisord output, systemd-analyze verify
 mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl
 mod secrets; // no mnemonic or key in any output or file
