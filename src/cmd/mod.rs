@@ -15,6 +15,7 @@ pub mod check;
 pub mod devnet;
 pub mod register;
 pub mod sign;
+pub mod systemd_unit;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration and, on demand, the key.
@@ -58,9 +59,10 @@ pub const COMMANDS: &[Command] = &[
     wallet::COMMAND,
     sign::COMMAND,
     bench::COMMAND,
-    register::COMMAND,
     check::COMMAND,
     devnet::COMMAND,
+    register::COMMAND,
+    systemd_unit::COMMAND,
 ];
 
 /// The subcommand called `name`.

@@ -17,5 +17,6 @@ pub mod secret;
 pub mod submit;
 pub mod tx;
 pub mod tx_decode;
+pub mod unit_file;
 pub mod verify;
 pub mod wallet;
