@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::{clock, modelfile, predict_cmd};
 use crate::logic::bars::{self, format_time, Series};
-use crate::logic::model;
+use crate::logic::{model, model_format};
 
 pub const COMMAND: Command = Command {
     name: "predict",
@@ -87,7 +87,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
     let saved = modelfile::load(&modelfile::path(&c.data_dir))?;
     let (trained, source) = match &saved {
         Some(m) if m.at == at_t && o.seed.is_none_or(|s| s == m.seed) => {
-            (model::reproduce(m, &s)?, "model (saved, verified)")
+            (model_format::reproduce(m, &s)?, "model (saved, verified)")
         }
         _ => {
             let seed = o.seed.or(saved.as_ref().map(|m| m.seed)).unwrap_or(0);
@@ -176,9 +176,9 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
             "model": f.detail})
         );
     } else {
-        println!("{}", f.value);
-        eprintln!(
-            "at {} from {}; {} bars {} .. {}; {}",
+        println!(
+            "prediction {}\nat         {}\nsource     {}\ndata       {} bars, {} .. {}\nmodel      {}",
+            f.value,
             format_time(f.at),
             f.source,
             f.bars,

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::io::{clock, market, modelfile};
 use crate::logic::bars::{self, format_time, Bar, Series};
 use crate::logic::features::LOOKBACK;
-use crate::logic::model::{self, ModelFile, Params, Spans};
+use crate::logic::model::{self, Params, Spans};
+use crate::logic::model_format::{self, ModelFile};
 
 pub const COMMAND: Command = Command {
     name: "train",
@@ -91,7 +92,7 @@ pub fn train_at_newest(
         .checked_sub(1)
         .ok_or_else(|| Error::Data("no bars".into()))?;
     let t = model::train(&s, at, &spans(c), &Params::DEFAULT, seed)?;
-    let file = model::describe(&t, &s, at, &c.ticker, trained_at)?;
+    let file = model_format::describe(&t, &s, at, &c.ticker, trained_at)?;
     Ok((t, file))
 }
 
@@ -124,7 +125,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         format_time(file.at)
     );
     if json {
-        print!("{}", model::encode(&file));
+        print!("{}", model_format::encode(&file));
     } else {
         print!("{}", summary(&file, &path));
     }

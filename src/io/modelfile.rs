@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::logic::model::{self, ModelFile};
+use crate::logic::model_format::{self, ModelFile};
 
 /// The model file's place in the data directory.
 pub fn path(data_dir: &Path) -> PathBuf {
@@ -43,13 +43,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes the model file atomically.
 pub fn save(path: &Path, m: &ModelFile) -> Result<()> {
-    write_atomic(path, model::encode(m).as_bytes())
+    write_atomic(path, model_format::encode(m).as_bytes())
 }
 
 /// Reads and decodes the model file; `Ok(None)` when there is none.
 pub fn load(path: &Path) -> Result<Option<ModelFile>> {
     match fs::read_to_string(path) {
-        Ok(text) => model::decode(&text)
+        Ok(text) => model_format::decode(&text)
             .map(Some)
             .map_err(|e| Error::Model(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -15,6 +15,8 @@ pub mod hex;
 pub mod ledger;
 pub mod metrics;
 pub mod model;
+pub mod model_format;
+pub mod portable_math;
 pub mod proto;
 pub mod rotation;
 pub mod schedule;

@@ -173,11 +173,13 @@ fn data_gate_reasons_through_the_binary() {
     let good = synthetic_bars(11, 487_000, 1000);
     let newest = good[999].t;
     let (ok, stdout, _) = predict_on("gate-ok", &good, "", newest + 3600);
+    let value = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("prediction "))
+        .and_then(|v| v.parse::<f64>().ok());
     assert!(
-        ok && stdout
-            .trim()
-            .parse::<f64>()
-            .is_ok_and(|v| v.is_finite() && v != 0.0),
+        ok && value.is_some_and(|v| v.is_finite() && v != 0.0),
         "{stdout}"
     );
     check_refused("gate-stale", &good, "", newest + 3 * HOUR, "is 3.0 h old");
