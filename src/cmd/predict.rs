@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::{clock, modelfile, predict_cmd};
+use crate::io::{atomic, clock, modelfile, predict_cmd};
 use crate::logic::bars::{self, format_time, Series};
 use crate::logic::{model, model_format};
 
@@ -77,7 +77,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
     };
     if let Some(cmd) = &o.predict_cmd {
         let path = c.data_dir.join("predict-cmd-bars.csv");
-        modelfile::write_atomic(&path, bars::to_csv(&bars).as_bytes())?;
+        atomic::write(&path, bars::to_csv(&bars).as_bytes())?;
         let timeout = Duration::from_secs(o.timeout_secs.max(1));
         f.value = predict_cmd::run(cmd, o.nonce, c.topic_id, &path, timeout)?;
         f.source = "predict-cmd".into();

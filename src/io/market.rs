@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::redact_url;
 use crate::error::{Error, Result};
-use crate::io::modelfile::write_atomic;
+use crate::io::atomic;
 use crate::logic::bars::{self, format_time, Bar, Reply, HOUR};
 use crate::logic::secret::Secret;
 
@@ -85,7 +85,7 @@ pub fn update_cache(t: &Tiingo, data_dir: &Path, now: i64, need_hours: i64) -> R
     let mut merged = bars::merge(&cached, &fresh);
     let keep_from = current_hour - CACHE_HOURS.max(need_hours) * HOUR;
     merged.retain(|b| b.t >= keep_from);
-    write_atomic(&path, bars::to_csv(&merged).as_bytes())?;
+    atomic::write(&path, bars::to_csv(&merged).as_bytes())?;
     log::info!(
         "fetched {} bars from {}, cache holds {} up to {}",
         fresh.len(),
@@ -163,7 +163,7 @@ fn fetch_page(t: &Tiingo, data_dir: &Path, start: &str, end: &str, now: i64) -> 
             backoff_secs,
         }) => {
             let until = now + backoff_secs;
-            write_atomic(&backoff_path(data_dir), until.to_string().as_bytes())?;
+            atomic::write(&backoff_path(data_dir), until.to_string().as_bytes())?;
             Err(Error::Data(format!(
                 "tiingo rate limit: {detail}; backing off {backoff_secs} s until {}",
                 format_time(until)
