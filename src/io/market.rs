@@ -72,11 +72,12 @@ pub fn update_cache(t: &Tiingo, data_dir: &Path, now: i64, need_hours: i64) -> R
         Err(_) => Vec::new(),
     };
     let current_hour = now - now.rem_euclid(HOUR);
-    if cached.last().is_some_and(|b| b.t >= current_hour - HOUR) {
+    let oldest_needed = current_hour - need_hours * HOUR;
+    let long_enough = cached.first().is_some_and(|b| b.t <= oldest_needed);
+    if long_enough && cached.last().is_some_and(|b| b.t >= current_hour - HOUR) {
         log::debug!("bar cache {} is current", path.display());
         return Ok(cached);
     }
-    let oldest_needed = current_hour - need_hours * HOUR;
     let start = match (cached.first(), cached.last()) {
         (Some(first), Some(last)) if first.t <= oldest_needed => last.t,
         _ => oldest_needed,

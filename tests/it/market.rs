@@ -258,3 +258,23 @@ fn devnet_market_endpoint_stands_in_for_tiingo() {
     );
     assert!(v["source"].as_str().unwrap().starts_with("model ("), "{v}");
 }
+
+#[test]
+fn long_ranges_are_paged_by_thirty_days() {
+    let (base, seen) = serve(vec![(200, "[]".into()), (200, sample())]);
+    let dir = temp_dir("tiingo-paging");
+    let got = market::update_cache(&tiingo(&base), &dir, SAMPLE_LAST + 600, 24 * 40).unwrap();
+    assert_eq!(got.len(), 49);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen[0].contains("startDate=2025-07-19&endDate=2025-08-18"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        seen[1].contains("startDate=2025-08-18&endDate=2025-08-28"),
+        "{}",
+        seen[1]
+    );
+}
