@@ -54,6 +54,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("TIINGO_API_KEY", "-", "Tiingo API key for market data"),
     (
+        "TIINGO_URL",
+        "https://api.tiingo.com",
+        "Tiingo-compatible market-data base URL (the devnet's market URL in tests)",
+    ),
+    (
         "ALLORA_NETWORK",
         "testnet",
         "testnet or mainnet: presets for chain id, endpoints and gas price",
@@ -229,6 +234,7 @@ pub struct Config {
     pub train_span_hours: u32,
     pub validation_span_hours: u32,
     pub tiingo_api_key: Option<Secret<String>>,
+    pub tiingo_url: String,
     pub wallet_addr: Option<String>,
     pub mnemonic: MnemonicSource,
     pub insecure_key_file: bool,
@@ -394,6 +400,12 @@ pub fn build(src: &Sources) -> Result<Config> {
             get("VALIDATION_SPAN_HOURS").unwrap_or("168"),
         )?,
         tiingo_api_key: get("TIINGO_API_KEY").map(|k| Secret::new(k.to_string())),
+        tiingo_url: parse_urls(
+            "TIINGO_URL",
+            get("TIINGO_URL").unwrap_or("https://api.tiingo.com"),
+            &["http", "https"],
+        )?
+        .remove(0),
         wallet_addr: get("ALLORA_WALLET_ADDR").map(str::to_string),
         mnemonic,
         insecure_key_file: flags.insecure_key_file,

@@ -10,12 +10,15 @@ use crate::error::Result;
 use crate::io::settings;
 use crate::logic::wallet::Wallet;
 
+pub mod backtest;
 pub mod bench;
 pub mod check;
 pub mod devnet;
+pub mod predict;
 pub mod register;
 pub mod sign;
 pub mod systemd_unit;
+pub mod train;
 pub mod wallet;
 
 /// What a subcommand gets: the validated configuration and, on demand, the key.
@@ -57,6 +60,9 @@ pub struct Command {
 /// Every subcommand, in the order `--help` lists them.
 pub const COMMANDS: &[Command] = &[
     wallet::COMMAND,
+    train::COMMAND,
+    predict::COMMAND,
+    backtest::COMMAND,
     sign::COMMAND,
     bench::COMMAND,
     check::COMMAND,

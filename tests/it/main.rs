@@ -7,6 +7,8 @@ mod deploy; // systemd-unit and --supervisord output, systemd-analyze verify
 mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
 mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl
+mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons
+mod model; // reproducible model files, golden hash, predict/train/backtest commands, the predict-cmd hook
 mod secrets; // no mnemonic or key in any output or file
 mod support; // shared helpers: the built binary, temp dirs, vector files
 mod tidy; // module docs, pure src/logic, README names every file and key
