@@ -240,6 +240,8 @@ pub struct Config {
     pub insecure_key_file: bool,
     pub data_dir: PathBuf,
     pub log_dir: PathBuf,
+    /// The env file the settings came from (`--env-file`, or `./.env` when present).
+    pub env_file: Option<PathBuf>,
     pub log_max_bytes: u64,
     pub log_backups: u32,
     pub debug: bool,
@@ -415,6 +417,7 @@ pub fn build(src: &Sources) -> Result<Config> {
             .log_dir
             .clone()
             .unwrap_or_else(|| get("ALLORA_LOG_DIR").unwrap_or("./logs").into()),
+        env_file: (!src.file_name.is_empty()).then(|| PathBuf::from(&src.file_name)),
         log_max_bytes: parse_size(
             "ALLORA_LOG_MAX_BYTES",
             get("ALLORA_LOG_MAX_BYTES").unwrap_or("50M"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::cmd::train as market;
+use crate::io::dataset as market;
 use crate::io::{atomic, modelfile, predict_cmd};
 use crate::logic::bars::{self, Bar, Series};
 use crate::logic::counters::Miss;
@@ -67,21 +67,36 @@ impl Forecaster {
     }
 
     /// The forecast for a window whose nonce block time is `t0` (unix s).
-    pub fn predict(&mut self, t0: i64, nonce: i64) -> std::result::Result<(f64, String), (Miss, Error)> {
+    pub fn predict(
+        &mut self,
+        t0: i64,
+        nonce: i64,
+    ) -> std::result::Result<(f64, String), (Miss, Error)> {
         let newest = self.bars.iter().rev().find(|b| b.t <= t0).map(|b| b.t);
         let stale = newest.is_none_or(|t| t0 - t >= 3600);
         if stale || self.predict_cmd.is_some() {
-            let (bars, _) = market::gated_bars(&self.config, self.csv.clone(), Some(t0)).map_err(|e| (Miss::NoData, e))?;
+            let (bars, _) = market::gated_bars(&self.config, self.csv.clone(), Some(t0))
+                .map_err(|e| (Miss::NoData, e))?;
             self.bars = bars;
         }
         let usable: Vec<Bar> = self.bars.iter().filter(|b| b.t <= t0).cloned().collect();
-        let at = usable.last().map(|b| b.t).ok_or((Miss::NoData, Error::Data("no bars before the window".into())))?;
+        let at = usable.last().map(|b| b.t).ok_or((
+            Miss::NoData,
+            Error::Data("no bars before the window".into()),
+        ))?;
         bars::gate(&usable, t0, 1).map_err(|e| (Miss::NoData, e))?;
         if let Some(cmd) = &self.predict_cmd {
             let path = self.config.data_dir.join("predict-cmd-bars.csv");
-            atomic::write(&path, bars::to_csv(&usable).as_bytes()).map_err(|e| (Miss::NoData, e))?;
-            let v = predict_cmd::run(cmd, nonce, self.config.topic_id, &path, self.predict_timeout)
-                .map_err(|e| (Miss::ModelInvalid, e))?;
+            atomic::write(&path, bars::to_csv(&usable).as_bytes())
+                .map_err(|e| (Miss::NoData, e))?;
+            let v = predict_cmd::run(
+                cmd,
+                nonce,
+                self.config.topic_id,
+                &path,
+                self.predict_timeout,
+            )
+            .map_err(|e| (Miss::ModelInvalid, e))?;
             return Ok((v, "predict-cmd".into()));
         }
         if let Some((t, v, how)) = &self.cached {
@@ -92,11 +107,15 @@ impl Forecaster {
         if self.model.is_none() {
             self.train(t0).map_err(|e| (Miss::ModelInvalid, e))?;
         }
-        let model = self.model.as_ref().ok_or((Miss::ModelInvalid, Error::Model("no model".into())))?;
+        let model = self
+            .model
+            .as_ref()
+            .ok_or((Miss::ModelInvalid, Error::Model("no model".into())))?;
         let series = Series::from_bars(&usable);
-        let (_, v) = model.predict_at(&series, series.close.len() - 1).map_err(|e| (Miss::ModelInvalid, e))?;
+        let (_, v) = model
+            .predict_at(&series, series.close.len() - 1)
+            .map_err(|e| (Miss::ModelInvalid, e))?;
         self.cached = Some((at, v, "model".into()));
         Ok((v, "model".into()))
     }
 }
-

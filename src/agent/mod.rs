@@ -118,7 +118,12 @@ pub struct Agent<'a> {
 /// Runs the daemon until a stop request, `--stop-at`, `once` finishing, or
 /// `max_windows`. Holds the singleton lock for the whole run.
 pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
-    let lock_path = lock::path_for(&config.data_dir, &config.chain_id, config.topic_id, wallet.address());
+    let lock_path = lock::path_for(
+        &config.data_dir,
+        &config.chain_id,
+        config.topic_id,
+        wallet.address(),
+    );
     let _lock = Lock::acquire(&lock_path)?;
     if !wait_for_start(opts.start_at) {
         return Ok(Summary::default());
@@ -127,7 +132,12 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
     agent.startup();
     while !agent.finished() {
         agent.expire_windows();
-        let action = schedule::next(&agent.state, agent.ledger.state(), agent.now_ms(), &agent.timers);
+        let action = schedule::next(
+            &agent.state,
+            agent.ledger.state(),
+            agent.now_ms(),
+            &agent.timers,
+        );
         log::debug!("action {action:?}");
         agent.counters.cycles += 1;
         match action {
@@ -154,7 +164,11 @@ fn wait_for_start(start_at: Option<OffsetDateTime>) -> bool {
         if left <= time::Duration::ZERO {
             return true;
         }
-        log::info!("waiting {} minutes for --start-at {}", left.whole_minutes(), start);
+        log::info!(
+            "waiting {} minutes for --start-at {}",
+            left.whole_minutes(),
+            start
+        );
         let slice = Duration::from_secs_f64(left.as_seconds_f64().clamp(0.0, 3600.0));
         if signals::sleep_until(Instant::now() + slice) {
             return false;
@@ -164,10 +178,18 @@ fn wait_for_start(start_at: Option<OffsetDateTime>) -> bool {
 
 impl<'a> Agent<'a> {
     fn new(config: &'a Config, wallet: &'a Wallet, opts: Options) -> Result<Agent<'a>> {
-        let path = ledger::path_for(&config.data_dir, &config.chain_id, config.topic_id, wallet.address());
+        let path = ledger::path_for(
+            &config.data_dir,
+            &config.chain_id,
+            config.topic_id,
+            wallet.address(),
+        );
         let (ledger, skipped) = LedgerFile::open(&path)?;
         if skipped > 0 {
-            log::warn!("WARNING ledger {}: skipped {skipped} unreadable line(s) (a crash mid-write)", path.display());
+            log::warn!(
+                "WARNING ledger {}: skipped {skipped} unreadable line(s) (a crash mid-write)",
+                path.display()
+            );
         }
         let timers = Timers {
             poll_ms: opts.poll_interval.as_millis() as u64,
@@ -180,7 +202,10 @@ impl<'a> Agent<'a> {
         Ok(Agent {
             client: Client::new(config)?,
             forecast: Forecaster::new(config, &opts),
-            counters: Counters { started_at, ..Counters::default() },
+            counters: Counters {
+                started_at,
+                ..Counters::default()
+            },
             config,
             wallet,
             opts,
@@ -251,7 +276,11 @@ impl<'a> Agent<'a> {
         self.notifier.send("STOPPING=1");
         self.write_status();
         let c = &self.counters;
-        let missed: Vec<String> = c.missed.iter().map(|(m, n)| format!("{}={n}", m.name())).collect();
+        let missed: Vec<String> = c
+            .missed
+            .iter()
+            .map(|(m, n)| format!("{}={n}", m.name()))
+            .collect();
         let uptime = self.epoch.elapsed();
         logging::event(
             Kind::Shutdown,
@@ -262,7 +291,11 @@ impl<'a> Agent<'a> {
                 c.windows_seen,
                 c.submitted,
                 c.missed_total(),
-                if missed.is_empty() { "none".to_string() } else { missed.join(", ") }
+                if missed.is_empty() {
+                    "none".to_string()
+                } else {
+                    missed.join(", ")
+                }
             ),
             json!({"cycles": c.cycles, "windows_seen": c.windows_seen, "submitted": c.submitted,
                    "missed": c.missed_total(), "uptime_s": uptime.as_secs()}),

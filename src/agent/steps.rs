@@ -29,11 +29,19 @@ impl Agent<'_> {
                 self.notifier.send("READY=1");
             }
             Err(e @ (Error::Config { .. } | Error::Usage(_))) => {
-                logging::event(Kind::Error, &format!("cannot work as configured: {e}"), json!({}));
+                logging::event(
+                    Kind::Error,
+                    &format!("cannot work as configured: {e}"),
+                    json!({}),
+                );
                 self.fatal = Some(e);
             }
             Err(e) => {
-                logging::event(Kind::Error, &format!("start-up probe failed, retrying in 30 s: {e}"), json!({}));
+                logging::event(
+                    Kind::Error,
+                    &format!("start-up probe failed, retrying in 30 s: {e}"),
+                    json!({}),
+                );
                 self.counters.problem = Some(e.to_string());
                 self.state.probe_retry_at_ms = now + RETRY_MS;
             }
@@ -48,7 +56,10 @@ impl Agent<'_> {
             return Err(Error::Chain {
                 codespace: "emissions".into(),
                 code: 13,
-                log: format!("{addr} is not registered in topic {}: run allora-worker register", topic.id),
+                log: format!(
+                    "{addr} is not registered in topic {}: run allora-worker register",
+                    topic.id
+                ),
             });
         }
         if !self.client.can_submit(&addr)? {
@@ -71,7 +82,13 @@ impl Agent<'_> {
         self.topic = Some(topic);
         for (nonce, w) in self.state.open.iter_mut() {
             if w.end_block.is_none() {
-                w.end_block = Some(*nonce as u64 + self.topic.as_ref().map_or(0, |t| t.worker_submission_window));
+                w.end_block = Some(
+                    *nonce as u64
+                        + self
+                            .topic
+                            .as_ref()
+                            .map_or(0, |t| t.worker_submission_window),
+                );
             }
         }
         Ok(())
@@ -90,7 +107,13 @@ impl Agent<'_> {
             Err(e) => return self.ws_failed(now, &e.to_string()),
         };
         let c = self.config;
-        match WsClient::connect(&c.ws_url, c.topic_id, emissions, c.connect_timeout, c.ws_silence) {
+        match WsClient::connect(
+            &c.ws_url,
+            c.topic_id,
+            emissions,
+            c.connect_timeout,
+            c.ws_silence,
+        ) {
             Ok(ws) => {
                 self.ws = Some(ws);
                 self.state.ws_connected = true;
@@ -102,7 +125,11 @@ impl Agent<'_> {
     }
 
     fn ws_failed(&mut self, now: u64, why: &str) {
-        log::warn!("WARNING websocket {}: {why}; polling every {:?} meanwhile", self.config.ws_url, self.opts.poll_interval);
+        log::warn!(
+            "WARNING websocket {}: {why}; polling every {:?} meanwhile",
+            self.config.ws_url,
+            self.opts.poll_interval
+        );
         self.state.ws_retry_at_ms = now + RETRY_MS;
     }
 
@@ -135,7 +162,10 @@ impl Agent<'_> {
         }
         match self.client.unfulfilled_nonces() {
             Ok(nonces) => {
-                for n in nonces.into_iter().take(crate::logic::schedule::MAX_NONCES_PER_CYCLE) {
+                for n in nonces
+                    .into_iter()
+                    .take(crate::logic::schedule::MAX_NONCES_PER_CYCLE)
+                {
                     self.open_window(n, None);
                 }
             }
@@ -145,7 +175,11 @@ impl Agent<'_> {
 
     /// Records an open window (once per nonce), with its end block if known.
     pub(super) fn open_window(&mut self, nonce: i64, end: Option<u64>) {
-        let end = end.or_else(|| self.topic.as_ref().map(|t| nonce as u64 + t.worker_submission_window));
+        let end = end.or_else(|| {
+            self.topic
+                .as_ref()
+                .map(|t| nonce as u64 + t.worker_submission_window)
+        });
         if let Some(w) = self.state.open.get_mut(&nonce) {
             w.end_block = w.end_block.or(end);
             return;
@@ -153,13 +187,23 @@ impl Agent<'_> {
         if self.summary.nonces.contains_key(&nonce) {
             return;
         }
-        self.state.open.insert(nonce, Window { end_block: end, retry_at_ms: 0, attempts: 0 });
+        self.state.open.insert(
+            nonce,
+            Window {
+                end_block: end,
+                retry_at_ms: 0,
+                attempts: 0,
+            },
+        );
         self.opened_at.entry(nonce).or_insert_with(Instant::now);
         self.counters.windows_seen += 1;
         self.counters.last_window = Some(nonce);
         logging::event(
             Kind::WindowOpen,
-            &format!("window open for nonce {nonce} (ends at block {})", end.map_or("?".into(), |e| e.to_string())),
+            &format!(
+                "window open for nonce {nonce} (ends at block {})",
+                end.map_or("?".into(), |e| e.to_string())
+            ),
             json!({"nonce": nonce, "window_end": end}),
         );
     }
@@ -174,7 +218,11 @@ impl Agent<'_> {
                 self.counters.model_trained_at = Some(trained_at);
             }
             Err(e) => {
-                logging::event(Kind::Warning, &format!("training failed, retrying in 30 s: {e}"), json!({}));
+                logging::event(
+                    Kind::Warning,
+                    &format!("training failed, retrying in 30 s: {e}"),
+                    json!({}),
+                );
                 self.state.model_ready = false;
                 self.state.train_retry_at_ms = now + RETRY_MS;
             }
@@ -221,7 +269,9 @@ impl Agent<'_> {
         let problem = self.counters.problem.clone().unwrap_or_else(|| "ok".into());
         let line = format!(
             "STATUS=last window {}, {} submitted, {} missed; {problem}",
-            self.counters.last_window.map_or("none".into(), |n| n.to_string()),
+            self.counters
+                .last_window
+                .map_or("none".into(), |n| n.to_string()),
             self.counters.submitted,
             self.counters.missed_total()
         );

@@ -32,21 +32,37 @@ impl Agent<'_> {
         let value = match self.predict(nonce) {
             Ok(v) => v,
             Err((miss, e)) => {
-                logging::event(Kind::Warning, &format!("no prediction for nonce {nonce}: {e}"), json!({"nonce": nonce}));
+                logging::event(
+                    Kind::Warning,
+                    &format!("no prediction for nonce {nonce}: {e}"),
+                    json!({"nonce": nonce}),
+                );
                 self.miss_reason.insert(nonce, miss);
                 self.summary.errors += 1;
                 return self.retry_later(nonce);
             }
         };
-        let payload = Payload { topic_id: self.config.topic_id, nonce, value, forecasts: Vec::new() };
+        let payload = Payload {
+            topic_id: self.config.topic_id,
+            nonce,
+            value,
+            forecasts: Vec::new(),
+        };
         let mut st = self.submit_states.remove(&nonce).unwrap_or_default();
         loop {
-            let tx = match self.client.prepare(self.wallet, TxKind::Payload(&payload), end, &mut st) {
+            let tx = match self
+                .client
+                .prepare(self.wallet, TxKind::Payload(&payload), end, &mut st)
+            {
                 Ok(tx) => tx,
                 Err(e) => return self.submit_failed(nonce, &e),
             };
             let sequence = st.account.as_ref().map_or(0, |a| a.sequence);
-            let signed = Stage::Signed { tx_hash: tx.hash.clone(), sequence, tx_b64: b64(&tx.tx_raw) };
+            let signed = Stage::Signed {
+                tx_hash: tx.hash.clone(),
+                sequence,
+                tx_b64: b64(&tx.tx_raw),
+            };
             if !self.record(nonce, signed) {
                 return self.retry_later(nonce);
             }
@@ -83,8 +99,15 @@ impl Agent<'_> {
         };
         match &tracked {
             Tracked::Unknown(why) => {
-                log::warn!("WARNING tx {} for nonce {nonce}: {why}; will look it up again", tx.hash);
-                let stage = Stage::Broadcast { tx_hash: tx.hash.clone(), sequence, tx_b64: b64(&tx.tx_raw) };
+                log::warn!(
+                    "WARNING tx {} for nonce {nonce}: {why}; will look it up again",
+                    tx.hash
+                );
+                let stage = Stage::Broadcast {
+                    tx_hash: tx.hash.clone(),
+                    sequence,
+                    tx_b64: b64(&tx.tx_raw),
+                };
                 self.record(nonce, stage);
                 self.retry_later(nonce);
                 return false;
@@ -111,7 +134,12 @@ impl Agent<'_> {
     /// A nonce the ledger says may be pending: look the tx up; rebroadcast the
     /// same bytes if it can still land; free the nonce if it cannot.
     pub(super) fn reconcile(&mut self, nonce: i64) {
-        let Next::Reconcile { tx_hash, sequence, tx_b64 } = self.ledger.state().next(nonce) else {
+        let Next::Reconcile {
+            tx_hash,
+            sequence,
+            tx_b64,
+        } = self.ledger.state().next(nonce)
+        else {
             return;
         };
         match self.client.tx(&tx_hash) {
@@ -120,7 +148,12 @@ impl Agent<'_> {
                 match self.client.settle(Tracked::Included(resp), &mut st) {
                     Settle::Done(outcome) => self.outcome(nonce, outcome),
                     Settle::Retry => {
-                        self.record(nonce, Stage::Refused { reason: "included with a retryable code".into() });
+                        self.record(
+                            nonce,
+                            Stage::Refused {
+                                reason: "included with a retryable code".into(),
+                            },
+                        );
                     }
                 }
             }
@@ -135,17 +168,37 @@ impl Agent<'_> {
             Err(e) => return self.submit_failed(nonce, &e),
         };
         if account.sequence > sequence {
-            let reason = format!("sequence {} moved past the signed tx's {sequence}; it cannot land", account.sequence);
+            let reason = format!(
+                "sequence {} moved past the signed tx's {sequence}; it cannot land",
+                account.sequence
+            );
             self.record(nonce, Stage::Refused { reason });
             return;
         }
         let Ok(tx_raw) = base64::engine::general_purpose::STANDARD.decode(tx_b64) else {
-            self.record(nonce, Stage::Refused { reason: "ledger tx bytes unreadable".into() });
+            self.record(
+                nonce,
+                Stage::Refused {
+                    reason: "ledger tx bytes unreadable".into(),
+                },
+            );
             return;
         };
-        let end = self.state.open.get(&nonce).and_then(|w| w.end_block).unwrap_or(0);
+        let end = self
+            .state
+            .open
+            .get(&nonce)
+            .and_then(|w| w.end_block)
+            .unwrap_or(0);
         log::info!("rebroadcasting the same tx {tx_hash} for nonce {nonce}");
-        let tx = SignedTx { tx_raw, hash: tx_hash, body: Vec::new(), auth_info: Vec::new(), sign_doc: Vec::new(), signature: [0; 64] };
+        let tx = SignedTx {
+            tx_raw,
+            hash: tx_hash,
+            body: Vec::new(),
+            auth_info: Vec::new(),
+            sign_doc: Vec::new(),
+            signature: [0; 64],
+        };
         let tracked = self.client.broadcast_and_track(&tx, end);
         let mut st = self.submit_states.remove(&nonce).unwrap_or_default();
         self.after_broadcast(nonce, &tx, sequence, tracked, &mut st);
@@ -154,14 +207,26 @@ impl Agent<'_> {
     /// Records how a nonce ended.
     fn outcome(&mut self, nonce: i64, outcome: Outcome) {
         match outcome {
-            Outcome::Included { tx_hash, height, admitted } => {
-                let stage = Stage::Included { tx_hash: tx_hash.clone(), height, admitted };
+            Outcome::Included {
+                tx_hash,
+                height,
+                admitted,
+            } => {
+                let stage = Stage::Included {
+                    tx_hash: tx_hash.clone(),
+                    height,
+                    admitted,
+                };
                 self.record(nonce, stage);
                 self.counters.submitted += 1;
                 self.counters.admitted += u64::from(admitted);
                 self.counters.last_success_at = Some(crate::io::clock::now_utc().unix_timestamp());
                 self.counters.last_tx_hash = Some(tx_hash.clone());
-                let note = if admitted { "" } else { " (included, not admitted to the active set)" };
+                let note = if admitted {
+                    ""
+                } else {
+                    " (included, not admitted to the active set)"
+                };
                 logging::event(
                     Kind::Success,
                     &format!("nonce {nonce} included at height {height} tx {tx_hash}{note}"),
@@ -170,16 +235,33 @@ impl Agent<'_> {
                 self.finish(nonce, "included");
             }
             Outcome::AlreadySubmitted => {
-                self.record(nonce, Stage::Done { reason: "already submitted".into() });
-                logging::event(Kind::Info, &format!("nonce {nonce} already has our submission"), json!({"nonce": nonce}));
+                self.record(
+                    nonce,
+                    Stage::Done {
+                        reason: "already submitted".into(),
+                    },
+                );
+                logging::event(
+                    Kind::Info,
+                    &format!("nonce {nonce} already has our submission"),
+                    json!({"nonce": nonce}),
+                );
                 self.finish(nonce, "already submitted");
             }
             Outcome::NotWhitelisted => {
-                self.fatal = Some(Error::Usage(format!("{} may not submit to topic {}", self.wallet.address(), self.config.topic_id)));
+                self.fatal = Some(Error::Usage(format!(
+                    "{} may not submit to topic {}",
+                    self.wallet.address(),
+                    self.config.topic_id
+                )));
             }
             Outcome::NotRegistered => {
                 self.state.probed = false;
-                self.finish_missed(nonce, Miss::TxRejected, "not registered: run allora-worker register");
+                self.finish_missed(
+                    nonce,
+                    Miss::TxRejected,
+                    "not registered: run allora-worker register",
+                );
             }
             Outcome::Dropped { reason } | Outcome::Stopped { reason } => {
                 self.finish_missed(nonce, Miss::TxRejected, &reason);
@@ -193,12 +275,19 @@ impl Agent<'_> {
         if let Next::Reconcile { tx_hash, .. } = self.ledger.state().next(nonce) {
             if let Ok(Some(resp)) = self.client.tx(&tx_hash) {
                 let mut st = SubmitState::default();
-                if let Settle::Done(outcome @ Outcome::Included { .. }) = self.client.settle(Tracked::Included(resp), &mut st) {
+                if let Settle::Done(outcome @ Outcome::Included { .. }) =
+                    self.client.settle(Tracked::Included(resp), &mut st)
+                {
                     return self.outcome(nonce, outcome);
                 }
             }
         }
-        self.record(nonce, Stage::Done { reason: format!("missed ({}): {detail}", why.name()) });
+        self.record(
+            nonce,
+            Stage::Done {
+                reason: format!("missed ({}): {detail}", why.name()),
+            },
+        );
         self.counters.miss(why);
         logging::event(
             Kind::Error,
@@ -221,7 +310,11 @@ impl Agent<'_> {
             Error::Http { .. } | Error::Io { .. } => Miss::EndpointDown,
             _ => Miss::TxRejected,
         };
-        logging::event(Kind::Warning, &format!("nonce {nonce}: {e}; retrying"), json!({"nonce": nonce}));
+        logging::event(
+            Kind::Warning,
+            &format!("nonce {nonce}: {e}; retrying"),
+            json!({"nonce": nonce}),
+        );
         self.miss_reason.insert(nonce, miss);
         self.summary.errors += 1;
         self.retry_later(nonce);
@@ -242,7 +335,11 @@ impl Agent<'_> {
         match self.ledger.append(Record { nonce, at, stage }) {
             Ok(()) => true,
             Err(e) => {
-                logging::event(Kind::Error, &format!("ledger write failed for nonce {nonce}, not broadcasting: {e}"), json!({"nonce": nonce}));
+                logging::event(
+                    Kind::Error,
+                    &format!("ledger write failed for nonce {nonce}, not broadcasting: {e}"),
+                    json!({"nonce": nonce}),
+                );
                 false
             }
         }
@@ -269,7 +366,10 @@ impl Agent<'_> {
         for w in self.state.open.keys().copied().collect::<Vec<_>>() {
             self.miss_reason.insert(w, Miss::LowBalance);
         }
-        if self.last_low_balance_log.is_none_or(|t| t.elapsed().as_secs() >= 3600) {
+        if self
+            .last_low_balance_log
+            .is_none_or(|t| t.elapsed().as_secs() >= 3600)
+        {
             self.last_low_balance_log = Some(std::time::Instant::now());
             logging::event(
                 Kind::Error,
@@ -294,7 +394,12 @@ impl Agent<'_> {
                     &format!("nonce {nonce}: predicted {value} ({source})"),
                     json!({"nonce": nonce, "prediction": value, "source": source, "t0": t0}),
                 );
-                self.record(nonce, Stage::Predicted { value: value.to_string() });
+                self.record(
+                    nonce,
+                    Stage::Predicted {
+                        value: value.to_string(),
+                    },
+                );
                 Ok(value)
             }
             Err((miss, e)) => match self.opts.fallback_value {

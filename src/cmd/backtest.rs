@@ -18,7 +18,7 @@ use crate::logic::synthetic::synthetic_bars;
 pub const COMMAND: Command = Command {
     name: "backtest",
     summary: "walk-forward backtest of the model vs the zero forecast on a CSV of hourly bars",
-    usage: "Usage: allora-worker backtest --csv FILE [--from TIME] [--to TIME] [--step 24h] [--seed N] [--json]\n\n\
+    usage: "Usage: allora-worker backtest (--csv FILE | --synthetic SEED) [--from TIME] [--to TIME] [--step 24h] [--seed N] [--json]\n\n\
             Flags:\n  --csv FILE   hourly bars: timestamp,open,high,low,close,volume\n  \
             --from TIME  first forecast time, RFC 3339 (default: first with enough history)\n  \
             --to TIME    last forecast time (default: last whose target is known)\n  \

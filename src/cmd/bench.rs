@@ -2,7 +2,10 @@
 //! prints one row per measurement (or, with `--json`, one JSON object keyed by
 //! each measurement's key). Uses a throw-away key, never the configured one.
 //!
-//! To add a measurement, append a `Measure` to `MEASURES`.
+//! Training and prediction run on 28 days of hourly bars (672 rows: 504
+//! fitted, 168 validation) from `--csv FILE` or seeded synthetic bars; the
+//! last row is the process's peak RSS (VmHWM). To add a measurement, append a
+//! `Measure` to `MEASURES`.
 
 use std::ffi::OsString;
 use std::time::Instant;
@@ -10,8 +13,11 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use crate::cmd::{unexpected, Command, Ctx};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::io::market;
+use crate::logic::bars::Bar;
 use crate::logic::emissions::Emissions;
+use crate::logic::synthetic::synthetic_bars;
 use crate::logic::tx::{self, Payload, TxParams};
 use crate::logic::wallet::{sha256, Wallet};
 
@@ -19,10 +25,12 @@ pub const COMMAND: Command = Command {
     name: "bench",
     summary: "measure encode + sign + hash time (and other hot paths)",
     needs_wallet: false,
-    usage: "Usage: allora-worker bench [--json] [--runs N]\n\n\
+    usage: "Usage: allora-worker bench [--json] [--runs N] [--csv FILE]\n\n\
             Flags:\n\
-            \x20 --json      print one JSON object, e.g. {\"sign_tx_us\": 95.2}\n\
-            \x20 --runs N    repetitions per measurement; the median is reported (default 300)\n",
+            \x20 --json      print one JSON object: sign_tx_us, train_672_ms, predict_us, peak_rss_kb\n\
+            \x20 --runs N    repetitions of the fast measurements; the median is reported (default 300;\n\
+            \x20             training runs N/100 times, at least 3)\n\
+            \x20 --csv FILE  train on the newest bars of this CSV instead of synthetic bars\n",
     run,
 };
 
@@ -32,16 +40,81 @@ pub struct Measure {
     pub key: &'static str,
     pub label: &'static str,
     pub unit: &'static str,
-    pub measure: fn(runs: usize) -> Result<f64>,
+    pub measure: fn(&Input) -> Result<f64>,
+}
+
+/// What the measurements run on.
+pub struct Input {
+    pub runs: usize,
+    pub bars: Vec<Bar>,
 }
 
 /// Every measurement, in table order.
-pub const MEASURES: &[Measure] = &[Measure {
-    key: "sign_tx_us",
-    label: "encode + sign + hash one InsertWorkerPayload tx",
-    unit: "µs",
-    measure: sign_tx_us,
-}];
+pub const MEASURES: &[Measure] = &[
+    Measure {
+        key: "sign_tx_us",
+        label: "encode + sign + hash one InsertWorkerPayload tx",
+        unit: "µs",
+        measure: sign_tx_us,
+    },
+    Measure {
+        key: "train_672_ms",
+        label: "train the model on 672 hourly rows",
+        unit: "ms",
+        measure: train_ms,
+    },
+    Measure {
+        key: "predict_us",
+        label: "predict one row",
+        unit: "µs",
+        measure: predict_us,
+    },
+    Measure {
+        key: "peak_rss_kb",
+        label: "peak resident memory (VmHWM)",
+        unit: "KB",
+        measure: peak_rss_kb,
+    },
+];
+
+fn train_ms(input: &Input) -> Result<f64> {
+    let mut samples = Vec::new();
+    for _ in 0..(input.runs / 100).max(3) {
+        samples.push(super::train::bench_model(&input.bars)?.0);
+    }
+    Ok(median(&mut samples))
+}
+
+fn predict_us(input: &Input) -> Result<f64> {
+    let mut samples = Vec::new();
+    for _ in 0..(input.runs / 100).max(3) {
+        samples.push(super::train::bench_model(&input.bars)?.1);
+    }
+    Ok(median(&mut samples))
+}
+
+fn peak_rss_kb(_: &Input) -> Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| Error::io("read /proc/self/status", e))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .ok_or_else(|| Error::Decode("no VmHWM in /proc/self/status".into()))
+}
+
+/// The newest 28 days plus the history the features and targets need.
+fn bench_bars(csv: Option<&std::path::Path>) -> Result<Vec<Bar>> {
+    const HOURS: usize = 1_100;
+    let mut bars = match csv {
+        Some(p) => market::read_csv(p)?,
+        None => synthetic_bars(7, 487_000, HOURS),
+    };
+    if bars.len() > HOURS {
+        bars.drain(..bars.len() - HOURS);
+    }
+    Ok(bars)
+}
 
 /// The median of `samples` (sorted in place); 0 when empty.
 pub fn median(samples: &mut [f64]) -> f64 {
@@ -57,7 +130,8 @@ pub fn median(samples: &mut [f64]) -> f64 {
     }
 }
 
-fn sign_tx_us(runs: usize) -> Result<f64> {
+fn sign_tx_us(input: &Input) -> Result<f64> {
+    let runs = input.runs;
     let wallet = Wallet::from_private_key(&sha256(b"allora-protocol-test-vector-do-not-use"))?;
     let payload = Payload {
         topic_id: 67,
@@ -92,6 +166,7 @@ fn sign_tx_us(runs: usize) -> Result<f64> {
 fn run(_ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let mut as_json = false;
     let mut runs: usize = 300;
+    let mut csv: Option<std::path::PathBuf> = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -99,17 +174,20 @@ fn run(_ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
             lexopt::Arg::Long("runs") => {
                 let v = parser.value()?.to_string_lossy().into_owned();
                 runs = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    crate::error::Error::Usage(format!(
-                        "bench: --runs {v:?} is not a positive number"
-                    ))
+                    Error::Usage(format!("bench: --runs {v:?} is not a positive number"))
                 })?;
             }
+            lexopt::Arg::Long("csv") => csv = Some(parser.value()?.into()),
             other => return Err(unexpected(other, "bench")),
         }
     }
+    let input = Input {
+        runs,
+        bars: bench_bars(csv.as_deref())?,
+    };
     let mut rows = Vec::new();
     for m in MEASURES {
-        let v = (m.measure)(runs)?;
+        let v = (m.measure)(&input)?;
         log::debug!("bench {}: {v:.1} {}", m.key, m.unit);
         rows.push((m, v));
     }

@@ -38,7 +38,11 @@ struct Args {
 }
 
 fn parse(args: Vec<OsString>) -> Result<Args> {
-    let mut a = Args { windows: 5, block_ms: 200, json: false };
+    let mut a = Args {
+        windows: 5,
+        block_ms: 200,
+        json: false,
+    };
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next()? {
         match arg {
@@ -49,7 +53,9 @@ fn parse(args: Vec<OsString>) -> Result<Args> {
         }
     }
     if a.windows == 0 || a.block_ms == 0 {
-        return Err(Error::Usage("demo: --windows and --block-ms must be positive".into()));
+        return Err(Error::Usage(
+            "demo: --windows and --block-ms must be positive".into(),
+        ));
     }
     Ok(a)
 }
@@ -94,6 +100,7 @@ fn demo_config(user: &Config, net: &Devnet) -> Config {
     c.tiingo_api_key = Some(crate::logic::secret::Secret::new("devnet".into()));
     c.gas_price = DevnetConfig::default().min_gas_price;
     c.emissions = None;
+    c.tx_timeout = Duration::from_secs(6);
     c.topic_id = 67;
     c.data_dir = std::env::temp_dir().join(format!("allora-worker-demo-{}", std::process::id()));
     c
@@ -104,10 +111,17 @@ fn register(config: &Config, wallet: &Wallet) -> Result<()> {
     client.probe()?;
     match client.submit(wallet, TxKind::Register, 0, &mut SubmitState::default())? {
         Outcome::Included { tx_hash, .. } => {
-            log::info!("demo wallet {} registered in topic 67 (tx {tx_hash})", wallet.address());
+            log::info!(
+                "demo wallet {} registered in topic 67 (tx {tx_hash})",
+                wallet.address()
+            );
             Ok(())
         }
-        other => Err(Error::Chain { codespace: "demo".into(), code: 0, log: format!("registration failed: {other:?}") }),
+        other => Err(Error::Chain {
+            codespace: "demo".into(),
+            code: 0,
+            log: format!("registration failed: {other:?}"),
+        }),
     }
 }
 
@@ -129,7 +143,9 @@ fn report(s: &Summary, stats: &Value, address: &str, windows: u64) -> Value {
     let mut lat: Vec<f64> = s.latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     lat.sort_by(f64::total_cmp);
     let duplicates = stats["duplicates"].as_u64().unwrap_or(0);
-    let ok = s.nonces.len() as u64 >= windows && accepted_once == s.nonces.len() as u64 && duplicates == 0;
+    let ok = s.nonces.len() as u64 >= windows
+        && accepted_once == s.nonces.len() as u64
+        && duplicates == 0;
     json!({
         "ok": ok,
         "windows": s.nonces.len(),

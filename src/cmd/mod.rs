@@ -17,10 +17,11 @@ pub mod demo;
 pub mod devnet;
 pub mod predict;
 pub mod register;
-pub mod sign;
 pub mod run;
+pub mod sign;
 pub mod status;
 pub mod stop;
+pub mod systemd_unit;
 pub mod train;
 pub mod wallet;
 
@@ -66,16 +67,17 @@ pub const COMMANDS: &[Command] = &[
     run::ONCE,
     status::COMMAND,
     stop::COMMAND,
+    check::COMMAND,
+    register::COMMAND,
     wallet::COMMAND,
+    demo::COMMAND,
+    devnet::COMMAND,
     train::COMMAND,
     predict::COMMAND,
     backtest::COMMAND,
     sign::COMMAND,
     bench::COMMAND,
-    register::COMMAND,
-    check::COMMAND,
-    devnet::COMMAND,
-    demo::COMMAND,
+    systemd_unit::COMMAND,
 ];
 
 /// The subcommand called `name`.

@@ -16,9 +16,9 @@ use serde_json::json;
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::{clock, modelfile, predict_cmd};
+use crate::io::{atomic, clock, modelfile, predict_cmd};
 use crate::logic::bars::{self, format_time, Series};
-use crate::logic::model;
+use crate::logic::{model, model_format};
 
 pub const COMMAND: Command = Command {
     name: "predict",
@@ -77,7 +77,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
     };
     if let Some(cmd) = &o.predict_cmd {
         let path = c.data_dir.join("predict-cmd-bars.csv");
-        modelfile::write_atomic(&path, bars::to_csv(&bars).as_bytes())?;
+        atomic::write(&path, bars::to_csv(&bars).as_bytes())?;
         let timeout = Duration::from_secs(o.timeout_secs.max(1));
         f.value = predict_cmd::run(cmd, o.nonce, c.topic_id, &path, timeout)?;
         f.source = "predict-cmd".into();
@@ -87,7 +87,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
     let saved = modelfile::load(&modelfile::path(&c.data_dir))?;
     let (trained, source) = match &saved {
         Some(m) if m.at == at_t && o.seed.is_none_or(|s| s == m.seed) => {
-            (model::reproduce(m, &s)?, "model (saved, verified)")
+            (model_format::reproduce(m, &s)?, "model (saved, verified)")
         }
         _ => {
             let seed = o.seed.or(saved.as_ref().map(|m| m.seed)).unwrap_or(0);
@@ -176,9 +176,9 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
             "model": f.detail})
         );
     } else {
-        println!("{}", f.value);
-        eprintln!(
-            "at {} from {}; {} bars {} .. {}; {}",
+        println!(
+            "prediction {}\nat         {}\nsource     {}\ndata       {} bars, {} .. {}\nmodel      {}",
+            f.value,
             format_time(f.at),
             f.source,
             f.bars,

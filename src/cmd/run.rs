@@ -64,16 +64,24 @@ pub fn parse(args: Vec<OsString>, name: &str) -> Result<Options> {
         let s = v.string()?;
         match s.parse::<f64>() {
             Ok(x) if x.is_finite() && x > 0.0 => Ok(Duration::from_secs_f64(x)),
-            _ => Err(Error::Usage(format!("{flag} {s:?} is not a positive number of seconds"))),
+            _ => Err(Error::Usage(format!(
+                "{flag} {s:?} is not a positive number of seconds"
+            ))),
         }
     };
     while let Some(arg) = p.next()? {
         match arg {
-            lexopt::Arg::Long("poll-interval") => o.poll_interval = secs(p.value()?, "--poll-interval")?,
+            lexopt::Arg::Long("poll-interval") => {
+                o.poll_interval = secs(p.value()?, "--poll-interval")?
+            }
             lexopt::Arg::Long("heartbeat") => o.heartbeat = secs(p.value()?, "--heartbeat")?,
             lexopt::Arg::Long("retrain") => o.retrain = secs(p.value()?, "--retrain")?,
-            lexopt::Arg::Long("predict-timeout") => o.predict_timeout = secs(p.value()?, "--predict-timeout")?,
-            lexopt::Arg::Long("start-at") => o.start_at = Some(time_flag(p.value()?, "--start-at")?),
+            lexopt::Arg::Long("predict-timeout") => {
+                o.predict_timeout = secs(p.value()?, "--predict-timeout")?
+            }
+            lexopt::Arg::Long("start-at") => {
+                o.start_at = Some(time_flag(p.value()?, "--start-at")?)
+            }
             lexopt::Arg::Long("stop-at") => o.stop_at = Some(time_flag(p.value()?, "--stop-at")?),
             lexopt::Arg::Long("metrics-file") => o.metrics_file = Some(PathBuf::from(p.value()?)),
             lexopt::Arg::Long("csv") => o.csv = Some(PathBuf::from(p.value()?)),
@@ -81,7 +89,9 @@ pub fn parse(args: Vec<OsString>, name: &str) -> Result<Options> {
             lexopt::Arg::Long("seed") => o.seed = p.value()?.parse()?,
             lexopt::Arg::Long("fallback-value") => {
                 let s = p.value()?.string()?;
-                let v: f64 = s.parse().map_err(|_| Error::Usage(format!("--fallback-value {s:?} is not a number")))?;
+                let v: f64 = s
+                    .parse()
+                    .map_err(|_| Error::Usage(format!("--fallback-value {s:?} is not a number")))?;
                 crate::logic::decimal::canonical(v)
                     .map_err(|e| Error::Usage(format!("--fallback-value {s:?}: {e}")))?;
                 o.fallback_value = Some(v);
@@ -94,15 +104,20 @@ pub fn parse(args: Vec<OsString>, name: &str) -> Result<Options> {
 
 fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
     let s = v.string()?;
-    OffsetDateTime::parse(&s, &Rfc3339)
-        .map_err(|_| Error::Usage(format!("{flag} {s:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z")))
+    OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
+        Error::Usage(format!(
+            "{flag} {s:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z"
+        ))
+    })
 }
 
 fn run_daemon(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let opts = parse(args, "run")?;
     let hup_ignored = signals::install()?;
     if hup_ignored {
-        log::info!("SIGHUP is ignored (nohup): the worker keeps running when the terminal goes away");
+        log::info!(
+            "SIGHUP is ignored (nohup): the worker keeps running when the terminal goes away"
+        );
     }
     agent::run(&ctx.config, ctx.wallet()?, opts)?;
     Ok(0)

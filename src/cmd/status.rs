@@ -21,13 +21,21 @@ pub const COMMAND: Command = Command {
 /// Lock files in `data_dir` for the configured chain and topic.
 pub fn lock_files(data_dir: &Path, chain_id: &str, topic: u64) -> Vec<PathBuf> {
     let prefix = lock::path_for(data_dir, chain_id, topic, "");
-    let prefix = prefix.file_name().map(|n| n.to_string_lossy().trim_end_matches(".lock").to_string());
+    let prefix = prefix
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".lock").to_string());
     let mut out: Vec<PathBuf> = std::fs::read_dir(data_dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    prefix.as_ref().is_some_and(|pre| name.starts_with(pre.as_str())) && name.ends_with(".lock")
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    prefix
+                        .as_ref()
+                        .is_some_and(|pre| name.starts_with(pre.as_str()))
+                        && name.ends_with(".lock")
                 })
                 .collect()
         })
@@ -63,9 +71,20 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     };
     let pid = running.first().and_then(|(_, pid)| *pid);
     if as_json {
-        println!("{}", json!({"running": !running.is_empty(), "pid": pid, "status": status}));
+        println!(
+            "{}",
+            json!({"running": !running.is_empty(), "pid": pid, "status": status})
+        );
     } else {
-        print!("{}", human(pid, !running.is_empty(), &status, clock::now_utc().unix_timestamp()));
+        print!(
+            "{}",
+            human(
+                pid,
+                !running.is_empty(),
+                &status,
+                clock::now_utc().unix_timestamp()
+            )
+        );
     }
     Ok(0)
 }
@@ -80,7 +99,10 @@ fn human(pid: Option<u32>, running: bool, s: &Value, now: i64) -> String {
         out.push_str("status.json:   none yet (the worker has not written one)\n");
         return out;
     }
-    let ago = |k: &str| s[k].as_i64().map_or("never".to_string(), |t| format!("{} s ago", now - t));
+    let ago = |k: &str| {
+        s[k].as_i64()
+            .map_or("never".to_string(), |t| format!("{} s ago", now - t))
+    };
     let text = |k: &str| match &s[k] {
         Value::Null => "-".to_string(),
         Value::String(v) => v.clone(),
@@ -89,10 +111,19 @@ fn human(pid: Option<u32>, running: bool, s: &Value, now: i64) -> String {
     out.push_str(&format!("updated:       {}\n", ago("updated_at")));
     out.push_str(&format!("heartbeat:     {}\n", ago("last_heartbeat_at")));
     out.push_str(&format!("windows seen:  {}\n", text("windows_seen")));
-    out.push_str(&format!("submitted:     {} (last {} , tx {})\n", text("submitted"), ago("last_success_at"), text("last_tx_hash")));
+    out.push_str(&format!(
+        "submitted:     {} (last {} , tx {})\n",
+        text("submitted"),
+        ago("last_success_at"),
+        text("last_tx_hash")
+    ));
     out.push_str(&format!("missed:        {}\n", text("missed")));
     out.push_str(&format!("last window:   {}\n", text("last_window")));
-    out.push_str(&format!("balance:       {} uallo (runway {} days)\n", text("balance_uallo"), text("runway_days")));
+    out.push_str(&format!(
+        "balance:       {} uallo (runway {} days)\n",
+        text("balance_uallo"),
+        text("runway_days")
+    ));
     out.push_str(&format!("model age:     {} s\n", text("model_age_s")));
     out.push_str(&format!("problem:       {}\n", text("problem")));
     out

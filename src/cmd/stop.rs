@@ -34,7 +34,12 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         .filter(|p| lock::is_held(p))
         .collect();
     if held.is_empty() {
-        println!("no worker is running for {} topic {} in {}", c.chain_id, c.topic_id, c.data_dir.display());
+        println!(
+            "no worker is running for {} topic {} in {}",
+            c.chain_id,
+            c.topic_id,
+            c.data_dir.display()
+        );
         return Ok(0);
     }
     for path in &held {
@@ -45,7 +50,10 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         while lock::is_held(path) {
             if Instant::now() >= deadline {
                 return Err(Error::Io {
-                    what: format!("worker pid {pid} did not exit within {} s", timeout.as_secs()),
+                    what: format!(
+                        "worker pid {pid} did not exit within {} s",
+                        timeout.as_secs()
+                    ),
                     source: std::io::Error::from(std::io::ErrorKind::TimedOut),
                 });
             }

@@ -7,15 +7,16 @@ use std::ffi::OsString;
 
 use lexopt::ValueExt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::cmd::{unexpected, Command, Ctx};
-use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::{clock, market, modelfile};
-use crate::logic::bars::{self, format_time, Bar, Series};
-use crate::logic::features::LOOKBACK;
-use crate::logic::model::{self, ModelFile, Params, Spans};
+use crate::io::{clock, modelfile};
+use crate::logic::bars::{format_time, Bar, Series};
+use crate::logic::model::{self, Params, Spans};
+use crate::logic::model_format::{self, ModelFile};
+
+pub use crate::io::dataset::{gated_bars, need_hours, source, spans, train_at_newest};
 
 pub const COMMAND: Command = Command {
     name: "train",
@@ -30,70 +31,6 @@ pub const COMMAND: Command = Command {
     needs_wallet: false,
     run,
 };
-
-/// The model's spans from the configuration.
-pub fn spans(c: &Config) -> Spans {
-    Spans {
-        horizon: c.target_hours as usize,
-        train: c.train_span_hours as usize,
-        validation: c.validation_span_hours as usize,
-    }
-}
-
-/// Hours of bars a training needs (features, targets, rows), plus a day.
-pub fn need_hours(s: &Spans) -> i64 {
-    (LOOKBACK + s.horizon + s.train + s.validation + 24) as i64
-}
-
-/// The configured market source, or the CSV file when given.
-pub fn source(c: &Config, csv: Option<PathBuf>) -> market::Source {
-    match csv {
-        Some(p) => market::Source::Csv(p),
-        None => market::Source::Tiingo(market::Tiingo {
-            base: c.tiingo_url.clone(),
-            ticker: c.ticker.clone(),
-            key: c.tiingo_api_key.clone(),
-            timeout: Duration::from_secs(30),
-        }),
-    }
-}
-
-/// Bars at or before `at` (default: the newest), gated at `now` (default:
-/// the wall clock for Tiingo, `at` for a CSV). Returns the bars and `now`.
-pub fn gated_bars(c: &Config, csv: Option<PathBuf>, at: Option<i64>) -> Result<(Vec<Bar>, i64)> {
-    let offline = csv.is_some();
-    let s = spans(c);
-    let wall = clock::now_utc().unix_timestamp();
-    let mut bars = market::load(&source(c, csv), &c.data_dir, wall, need_hours(&s))?;
-    if let Some(t) = at {
-        bars.retain(|b| b.t <= t);
-    }
-    let now = match (at, offline) {
-        (Some(t), _) => t,
-        (None, true) => bars.last().map_or(wall, |b| b.t),
-        (None, false) => wall,
-    };
-    bars::gate(&bars, now, s.train + s.validation + s.horizon)?;
-    Ok((bars, now))
-}
-
-/// Trains at the newest bar of `bars` and describes the model.
-pub fn train_at_newest(
-    c: &Config,
-    bars: &[Bar],
-    seed: u64,
-    trained_at: i64,
-) -> Result<(model::Trained, ModelFile)> {
-    let s = Series::from_bars(bars);
-    let at = s
-        .close
-        .len()
-        .checked_sub(1)
-        .ok_or_else(|| Error::Data("no bars".into()))?;
-    let t = model::train(&s, at, &spans(c), &Params::DEFAULT, seed)?;
-    let file = model::describe(&t, &s, at, &c.ticker, trained_at)?;
-    Ok((t, file))
-}
 
 fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let (mut csv, mut at, mut seed, mut json, mut trained_at) = (None, None, 0u64, false, None);
@@ -124,7 +61,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         format_time(file.at)
     );
     if json {
-        print!("{}", model::encode(&file));
+        print!("{}", model_format::encode(&file));
     } else {
         print!("{}", summary(&file, &path));
     }

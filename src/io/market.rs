@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::redact_url;
 use crate::error::{Error, Result};
-use crate::io::modelfile::write_atomic;
+use crate::io::atomic;
 use crate::logic::bars::{self, format_time, Bar, Reply, HOUR};
 use crate::logic::secret::Secret;
 
@@ -72,11 +72,12 @@ pub fn update_cache(t: &Tiingo, data_dir: &Path, now: i64, need_hours: i64) -> R
         Err(_) => Vec::new(),
     };
     let current_hour = now - now.rem_euclid(HOUR);
-    if cached.last().is_some_and(|b| b.t >= current_hour - HOUR) {
+    let oldest_needed = current_hour - need_hours * HOUR;
+    let long_enough = cached.first().is_some_and(|b| b.t <= oldest_needed);
+    if long_enough && cached.last().is_some_and(|b| b.t >= current_hour - HOUR) {
         log::debug!("bar cache {} is current", path.display());
         return Ok(cached);
     }
-    let oldest_needed = current_hour - need_hours * HOUR;
     let start = match (cached.first(), cached.last()) {
         (Some(first), Some(last)) if first.t <= oldest_needed => last.t,
         _ => oldest_needed,
@@ -85,7 +86,7 @@ pub fn update_cache(t: &Tiingo, data_dir: &Path, now: i64, need_hours: i64) -> R
     let mut merged = bars::merge(&cached, &fresh);
     let keep_from = current_hour - CACHE_HOURS.max(need_hours) * HOUR;
     merged.retain(|b| b.t >= keep_from);
-    write_atomic(&path, bars::to_csv(&merged).as_bytes())?;
+    atomic::write(&path, bars::to_csv(&merged).as_bytes())?;
     log::info!(
         "fetched {} bars from {}, cache holds {} up to {}",
         fresh.len(),
@@ -163,7 +164,7 @@ fn fetch_page(t: &Tiingo, data_dir: &Path, start: &str, end: &str, now: i64) -> 
             backoff_secs,
         }) => {
             let until = now + backoff_secs;
-            write_atomic(&backoff_path(data_dir), until.to_string().as_bytes())?;
+            atomic::write(&backoff_path(data_dir), until.to_string().as_bytes())?;
             Err(Error::Data(format!(
                 "tiingo rate limit: {detail}; backing off {backoff_secs} s until {}",
                 format_time(until)

@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod chain;
 pub mod clock;
+pub mod dataset;
 pub mod http;
 pub mod ledger;
 pub mod lock;

@@ -2,13 +2,15 @@
 //! volatility, distance from moving averages, RSI and the calendar. The
 //! feature list and its hash are stored with every model.
 //!
-//! Pure: a row at grid index `i` reads only closes at or before `i`, so a
+//! Logarithms come from `portable_math`, so rows are bit-identical on
+//! every platform. Pure: a row at grid index `i` reads only closes at or before `i`, so a
 //! feature never sees the future; the target at `i` reads `i + horizon`.
 
 use sha2::{Digest, Sha256};
 
 use crate::logic::bars::{Series, HOUR};
 use crate::logic::hex;
+use crate::logic::portable_math::ln;
 
 /// Feature names, in column order.
 pub const NAMES: &[&str] = &[
@@ -53,7 +55,7 @@ pub fn row(s: &Series, i: usize) -> Option<[f64; N]> {
         return None;
     }
     let c = &s.close;
-    let lc = |k: usize| c[k].ln();
+    let lc = |k: usize| ln(c[k]);
     let mut f = [0.0; N];
     let mut j = 0;
     for h in RETURNS {
@@ -66,7 +68,7 @@ pub fn row(s: &Series, i: usize) -> Option<[f64; N]> {
     }
     for w in MAS {
         let mean = c[i + 1 - w..=i].iter().sum::<f64>() / w as f64;
-        f[j] = (c[i] / mean).ln();
+        f[j] = ln(c[i] / mean);
         j += 1;
     }
     f[j] = rsi(c, i, RSI);
@@ -79,7 +81,7 @@ pub fn row(s: &Series, i: usize) -> Option<[f64; N]> {
 
 /// Standard deviation of the `w` hourly log returns ending at `i`.
 fn volatility(c: &[f64], i: usize, w: usize) -> f64 {
-    let r: Vec<f64> = (i + 1 - w..=i).map(|k| (c[k] / c[k - 1]).ln()).collect();
+    let r: Vec<f64> = (i + 1 - w..=i).map(|k| ln(c[k] / c[k - 1])).collect();
     let mean = r.iter().sum::<f64>() / w as f64;
     (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / w as f64).sqrt()
 }
@@ -105,7 +107,7 @@ fn rsi(c: &[f64], i: usize, w: usize) -> f64 {
 /// ln(close[i + horizon] / close[i]), or `None` past the end.
 pub fn target(s: &Series, i: usize, horizon: usize) -> Option<f64> {
     let later = s.close.get(i + horizon)?;
-    Some((later / s.close[i]).ln())
+    Some(ln(later / s.close[i]))
 }
 
 #[cfg(test)]

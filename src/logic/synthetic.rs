@@ -3,9 +3,10 @@
 //! real market data.
 //!
 //! Pure: a seed in, the same numbers out on every platform (SplitMix64 and a
-//! Box–Muller transform in plain f64 arithmetic).
+//! Box–Muller transform with `portable_math`, never the platform libm).
 
 use crate::logic::bars::{Bar, HOUR};
+use crate::logic::portable_math::{cos, exp, ln};
 
 /// SplitMix64: a tiny, portable, seedable generator.
 #[derive(Debug, Clone)]
@@ -33,7 +34,7 @@ impl SplitMix64 {
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.next_f64();
         let u2 = self.next_f64();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        (-2.0 * ln(u1)).sqrt() * cos(std::f64::consts::TAU * u2)
     }
 }
 
@@ -42,15 +43,15 @@ impl SplitMix64 {
 /// itself drifts slowly, plus small OHLV around each close.
 pub fn synthetic_bars(seed: u64, start_unix_hour: i64, hours: usize) -> Vec<Bar> {
     let mut rng = SplitMix64::new(seed);
-    let mut log_p = 100_000f64.ln();
-    let mut log_vol = 0.005f64.ln();
+    let mut log_p = ln(100_000.0);
+    let mut log_vol = ln(0.005);
     let mut out = Vec::with_capacity(hours);
     for i in 0..hours {
-        log_vol = (0.98 * log_vol + 0.02 * 0.005f64.ln() + 0.05 * rng.normal()).clamp(-7.0, -3.5);
-        let open = log_p.exp();
-        log_p += log_vol.exp() * rng.normal();
-        let close = log_p.exp();
-        let wick = 1.0 + log_vol.exp() * rng.next_f64();
+        log_vol = (0.98 * log_vol + 0.02 * ln(0.005) + 0.05 * rng.normal()).clamp(-7.0, -3.5);
+        let open = exp(log_p);
+        log_p += exp(log_vol) * rng.normal();
+        let close = exp(log_p);
+        let wick = 1.0 + exp(log_vol) * rng.next_f64();
         out.push(Bar {
             t: (start_unix_hour + i as i64) * HOUR,
             open: Some(open),

@@ -83,7 +83,9 @@ fn signal(child: &Child, sig: Signal) {
 /// Waits for the child to exit; returns its code and how long it took.
 fn exit_of(child: &mut Child, secs: u64) -> (Option<i32>, Duration) {
     let start = Instant::now();
-    let status = wait_for("the worker to exit", secs, || child.try_wait().ok().flatten());
+    let status = wait_for("the worker to exit", secs, || {
+        child.try_wait().ok().flatten()
+    });
     (status.code(), start.elapsed())
 }
 
@@ -110,10 +112,17 @@ fn assert_one_each(net: &Devnet, addr: &str, epoch: i64) -> usize {
     let stats = net.stats();
     let acc = accepted(&stats, addr);
     assert_eq!(stats["duplicates"], 0, "{stats}");
-    assert!(acc.iter().all(|(_, c)| *c == 1), "a nonce accepted twice: {acc:?}");
+    assert!(
+        acc.iter().all(|(_, c)| *c == 1),
+        "a nonce accepted twice: {acc:?}"
+    );
     let (first, last) = (acc[0].0, acc[acc.len() - 1].0);
     let expected = ((last - first) / epoch + 1) as usize;
-    assert_eq!(acc.len(), expected, "a window in {first}..={last} got no submission: {acc:?} {stats}");
+    assert_eq!(
+        acc.len(),
+        expected,
+        "a window in {first}..={last} got no submission: {acc:?} {stats}"
+    );
     acc.len()
 }
 
@@ -124,15 +133,33 @@ fn fifty_windows_each_get_exactly_one_submission() {
     let metrics = dir.join("metrics.prom");
     let env = env(&net, &mnemonic, &dir);
     let metrics_arg = metrics.display().to_string();
-    let mut child = spawn(&bin(), &["run", "--poll-interval", "2", "--heartbeat", "3", "--metrics-file", &metrics_arg], &env, &dir);
-    wait_for("50 accepted windows", 150, || (accepted(&net.stats(), &addr).len() >= 50).then_some(()));
+    let mut child = spawn(
+        &bin(),
+        &[
+            "run",
+            "--poll-interval",
+            "2",
+            "--heartbeat",
+            "3",
+            "--metrics-file",
+            &metrics_arg,
+        ],
+        &env,
+        &dir,
+    );
+    wait_for("50 accepted windows", 150, || {
+        (accepted(&net.stats(), &addr).len() >= 50).then_some(())
+    });
     signal(&child, Signal::SIGTERM);
     let (code, took) = exit_of(&mut child, 10);
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(5), "exit took {took:?}");
     assert!(assert_one_each(&net, &addr, 10) >= 50);
     let log = log_text(&dir);
-    assert!(log.contains("SHUTDOWN shutdown after"), "shutdown summary in the log");
+    assert!(
+        log.contains("SHUTDOWN shutdown after"),
+        "shutdown summary in the log"
+    );
     assert!(log.contains("HEARTBEAT"), "heartbeat in the log");
     let events = std::fs::read_to_string(dir.join("logs/events.jsonl")).unwrap();
     let successes: Vec<Value> = events
@@ -141,7 +168,9 @@ fn fifty_windows_each_get_exactly_one_submission() {
         .filter(|v| v["event"] == "success")
         .collect();
     assert!(successes.len() >= 50 && successes.iter().all(|v| v["data"]["tx_hash"].is_string()));
-    let status: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("data/status.json")).unwrap()).unwrap();
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data/status.json")).unwrap())
+            .unwrap();
     assert!(status["submitted"].as_u64().unwrap() >= 50, "{status}");
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(prom.contains("allora_worker_submitted_total"), "{prom}");
@@ -168,18 +197,31 @@ fn kill_9_at_random_points_never_duplicates_or_forgets() {
     let mut child = spawn(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
     wait_for("windows after the last restart", 60, || {
         let acc = accepted(&net.stats(), &addr);
-        (acc.iter().filter(|(n, _)| *n as u64 > restarted_at + 10).count() >= 3).then_some(())
+        (acc.iter()
+            .filter(|(n, _)| *n as u64 > restarted_at + 10)
+            .count()
+            >= 3)
+            .then_some(())
     });
     signal(&child, Signal::SIGTERM);
     assert_eq!(exit_of(&mut child, 10).0, Some(0));
     let stats = net.stats();
-    assert_eq!(stats["duplicates"], 0, "no nonce submitted twice across 12 kills: {stats}");
+    assert_eq!(
+        stats["duplicates"], 0,
+        "no nonce submitted twice across 12 kills: {stats}"
+    );
     let acc = accepted(&stats, &addr);
     assert!(acc.iter().all(|(_, c)| *c == 1), "{acc:?}");
     let window_end = |n: i64| n as u64 + 8;
     let last = acc.last().map_or(0, |(n, _)| *n);
-    for n in (10..=last).step_by(10).filter(|n| window_end(*n) > restarted_at + 2) {
-        assert!(acc.iter().any(|(m, _)| *m == n), "nonce {n} was still open after the restart but never served: {acc:?}");
+    for n in (10..=last)
+        .step_by(10)
+        .filter(|n| window_end(*n) > restarted_at + 2)
+    {
+        assert!(
+            acc.iter().any(|(m, _)| *m == n),
+            "nonce {n} was still open after the restart but never served: {acc:?}"
+        );
     }
 }
 
@@ -189,7 +231,9 @@ fn sigterm_while_sleeping_and_while_broadcasting_exits_in_5s() {
     let dir = temp_dir("daemon-term-idle");
     let env = env(&net, &mnemonic, &dir);
     let mut child = spawn(&bin(), &["run"], &env, &dir);
-    wait_for("the worker to start", 30, || log_text(&dir).contains("chain devnet-1").then_some(()));
+    wait_for("the worker to start", 30, || {
+        log_text(&dir).contains("chain devnet-1").then_some(())
+    });
     std::thread::sleep(Duration::from_millis(300));
     signal(&child, Signal::SIGTERM);
     let (code, took) = exit_of(&mut child, 10);
@@ -203,7 +247,9 @@ fn sigterm_while_sleeping_and_while_broadcasting_exits_in_5s() {
     let mut env = self::env(&net, &mnemonic, &dir);
     env.push(("ALLORA_TX_TIMEOUT".into(), "60s".into()));
     let mut child = spawn(&bin(), &["run"], &env, &dir);
-    wait_for("a broadcast", 60, || log_text(&dir).contains("SUBMISSION").then_some(()));
+    wait_for("a broadcast", 60, || {
+        log_text(&dir).contains("SUBMISSION").then_some(())
+    });
     signal(&child, Signal::SIGTERM);
     let (code, took) = exit_of(&mut child, 10);
     assert_eq!(code, Some(0));
@@ -217,20 +263,52 @@ fn second_instance_names_the_first_pid_and_status_stop_work() {
     let dir = temp_dir("daemon-lock");
     let env = env(&net, &mnemonic, &dir);
     let mut first = spawn(&bin(), &["run"], &env, &dir);
-    wait_for("the first worker", 30, || log_text(&dir).contains("chain devnet-1").then_some(()));
-    let out = Command::new(bin()).arg("run").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    wait_for("the first worker", 30, || {
+        log_text(&dir).contains("chain devnet-1").then_some(())
+    });
+    let out = Command::new(bin())
+        .arg("run")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
-    let out = Command::new(bin()).args(["status", "--json"]).env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    let out = Command::new(bin())
+        .args(["status", "--json"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["running"], true);
     assert_eq!(status["pid"], first.id());
-    let out = Command::new(bin()).arg("stop").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("stopped worker pid {}", first.id())));
+    let out = Command::new(bin())
+        .arg("stop")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("stopped worker pid {}", first.id())));
     assert_eq!(exit_of(&mut first, 5).0, Some(0));
-    let out = Command::new(bin()).arg("status").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    let out = Command::new(bin())
+        .arg("status")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("not running"));
 }
 
@@ -240,11 +318,21 @@ fn under_nohup_sighup_does_not_stop_it_sigterm_does() {
     let dir = temp_dir("daemon-nohup");
     let env = env(&net, &mnemonic, &dir);
     let program = bin().display().to_string();
-    let mut child = spawn(&PathBuf::from("/usr/bin/nohup"), &[&program, "run"], &env, &dir);
-    wait_for("the worker", 30, || log_text(&dir).contains("SIGHUP is ignored").then_some(()));
+    let mut child = spawn(
+        &PathBuf::from("/usr/bin/nohup"),
+        &[&program, "run"],
+        &env,
+        &dir,
+    );
+    wait_for("the worker", 30, || {
+        log_text(&dir).contains("SIGHUP is ignored").then_some(())
+    });
     signal(&child, Signal::SIGHUP);
     std::thread::sleep(Duration::from_millis(1_500));
-    assert!(child.try_wait().unwrap().is_none(), "SIGHUP stopped a nohup'd worker");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped a nohup'd worker"
+    );
     signal(&child, Signal::SIGTERM);
     assert_eq!(exit_of(&mut child, 10).0, Some(0));
 }
@@ -255,10 +343,17 @@ fn idle_worker_uses_little_cpu() {
     let dir = temp_dir("daemon-idle");
     let env = env(&net, &mnemonic, &dir);
     let mut child = spawn(&bin(), &["run"], &env, &dir);
-    wait_for("the worker to settle", 60, || log_text(&dir).contains("trained on").then_some(()));
+    wait_for("the worker to settle", 60, || {
+        log_text(&dir).contains("trained on").then_some(())
+    });
     let ticks = |pid: u32| -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     };
     let before = ticks(child.id());
@@ -267,7 +362,10 @@ fn idle_worker_uses_little_cpu() {
     signal(&child, Signal::SIGTERM);
     assert_eq!(exit_of(&mut child, 10).0, Some(0));
     // 0.2 CPU-seconds is the budget for 60 idle seconds; hold 20 s to it.
-    assert!(used <= 20, "idle worker used {used} clock ticks (1/100 s) in 20 s");
+    assert!(
+        used <= 20,
+        "idle worker used {used} clock ticks (1/100 s) in 20 s"
+    );
 }
 
 #[test]
@@ -276,9 +374,22 @@ fn once_serves_the_open_window_then_has_nothing_to_do() {
     let dir = temp_dir("daemon-once");
     let env = env(&net, &mnemonic, &dir);
     wait_for("an open window", 30, || (net.height() >= 42).then_some(()));
-    let run_once = || Command::new(bin()).arg("once").env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(&dir).output().unwrap();
+    let run_once = || {
+        Command::new(bin())
+            .arg("once")
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
     let out = run_once();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["submitted"], 1, "{v}");
     let out = run_once();

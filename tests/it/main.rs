@@ -4,6 +4,7 @@ mod chain; // chain client against the devnet, register, check, decoder fuzz
 mod cli; // exit codes, one-line errors, help, stdout-only output
 mod daemon; // run, once, status, stop against the devnet: one submission per window, kill -9, signals, lock, idle CPU
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
+mod deploy; // systemd-unit and --supervisord output, systemd-analyze verify
 mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
 mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl

@@ -173,11 +173,13 @@ fn data_gate_reasons_through_the_binary() {
     let good = synthetic_bars(11, 487_000, 1000);
     let newest = good[999].t;
     let (ok, stdout, _) = predict_on("gate-ok", &good, "", newest + 3600);
+    let value = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("prediction "))
+        .and_then(|v| v.parse::<f64>().ok());
     assert!(
-        ok && stdout
-            .trim()
-            .parse::<f64>()
-            .is_ok_and(|v| v.is_finite() && v != 0.0),
+        ok && value.is_some_and(|v| v.is_finite() && v != 0.0),
         "{stdout}"
     );
     check_refused("gate-stale", &good, "", newest + 3 * HOUR, "is 3.0 h old");
@@ -255,4 +257,24 @@ fn devnet_market_endpoint_stands_in_for_tiingo() {
         "{v}"
     );
     assert!(v["source"].as_str().unwrap().starts_with("model ("), "{v}");
+}
+
+#[test]
+fn long_ranges_are_paged_by_thirty_days() {
+    let (base, seen) = serve(vec![(200, "[]".into()), (200, sample())]);
+    let dir = temp_dir("tiingo-paging");
+    let got = market::update_cache(&tiingo(&base), &dir, SAMPLE_LAST + 600, 24 * 40).unwrap();
+    assert_eq!(got.len(), 49);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen[0].contains("startDate=2025-07-19&endDate=2025-08-18"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        seen[1].contains("startDate=2025-08-18&endDate=2025-08-28"),
+        "{}",
+        seen[1]
+    );
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use allora_worker::logic::bars::{self, Series};
 use allora_worker::logic::hex;
 use allora_worker::logic::model::{self, Params, Spans};
+use allora_worker::logic::model_format;
 use allora_worker::logic::synthetic::synthetic_bars;
 use allora_worker::logic::wallet::sha256;
 
@@ -77,15 +78,15 @@ fn golden_model_hash() {
         validation: 168,
     };
     let t = model::train(&s, at, &spans, &Params::DEFAULT, 7).unwrap();
-    let m = model::describe(&t, &s, at, "btcusd", 1_767_225_600).unwrap();
-    let text = model::encode(&m);
+    let m = model_format::describe(&t, &s, at, "btcusd", 1_767_225_600).unwrap();
+    let text = model_format::encode(&m);
     assert_eq!(
         format!("{:016x}", m.newest_raw.to_bits()),
-        "3f9a7321cad42190"
+        "3f9a7321cad4218c"
     );
     assert_eq!(
         hex::encode(&sha256(text.as_bytes())),
-        "c006b9dee300f528d0a3976704f6edcdde4186468923d175ed75ab64bc3881ff"
+        "fcfaf493edadb869a3bdd35ef6f3aed56daf6b37ff4a949954b44d91c183f9e1"
     );
 }
 
@@ -105,7 +106,7 @@ fn predict_checks_the_saved_model_bit_for_bit() {
         ],
     );
     let file = std::fs::read_to_string(dir.join("data/model.json")).unwrap();
-    let saved = model::decode(&file).unwrap();
+    let saved = model_format::decode(&file).unwrap();
     let out = ok(&dir, &["predict", "--csv", &csv, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["source"], "model (saved, verified)");
@@ -154,7 +155,8 @@ fn predict_cmd_hook_and_its_failures() {
     let out = call(hook("echo \"$1 $2 $3\" > args.txt; echo ' -0.0123 '; true"));
     let (stdout, stderr) = texts(&out);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(stdout.trim(), "-0.0123");
+    assert!(stdout.starts_with("prediction -0.0123\nat "), "{stdout}");
+    assert!(stdout.contains("source     predict-cmd"), "{stdout}");
     let seen = std::fs::read_to_string(dir.join("args.txt")).unwrap();
     assert!(
         seen.starts_with("6669595 67 ") && seen.trim().ends_with("predict-cmd-bars.csv"),
@@ -181,7 +183,10 @@ fn predict_cmd_hook_and_its_failures() {
     let out = call(with_fallback);
     let (stdout, stderr) = texts(&out);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(stdout.trim(), "0");
+    assert!(
+        stdout.starts_with("prediction 0\n") && stdout.contains("fallback"),
+        "{stdout}"
+    );
     assert!(stderr.contains("printing --fallback-value 0"), "{stderr}");
 }
 

@@ -23,9 +23,25 @@ pub fn temp_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// A command that runs the built binary. When the tests run for another
+/// architecture (`cross/test.sh`), `ALLORA_TEST_RUNNER` names the emulator to
+/// put in front of it, e.g. `qemu-arm -L /usr/arm-linux-gnueabihf`.
+pub fn bin_command() -> Command {
+    let runner = std::env::var("ALLORA_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut cmd = Command::new(emulator);
+            cmd.args(words).arg(bin());
+            cmd
+        }
+        None => Command::new(bin()),
+    }
+}
+
 /// Runs the binary in `cwd` with a clean environment plus `env`.
 pub fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(bin());
+    let mut cmd = bin_command();
     cmd.current_dir(cwd)
         .args(args)
         .env_clear()

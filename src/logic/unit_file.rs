@@ -1,0 +1,445 @@
+//! Deployment files rendered from a small `Deployment` value: the systemd
+//! service unit and the supervisord program section that
+//! `allora-worker systemd-unit` prints.
+//!
+//! Pure: paths arrive as absolute strings, nothing here looks at the
+//! filesystem, the process or the environment. Never renders a secret: the
+//! mnemonic reaches the worker as a systemd credential (`LoadCredential=`, read
+//! from `$CREDENTIALS_DIRECTORY`) or, under supervisord, as `MNEMONIC_FILE`.
+
+use crate::error::{Error, Result};
+
+/// The service name, and the name of the systemd state and logs directories.
+pub const NAME: &str = "allora-worker";
+/// Data dir under `DynamicUser=yes` (`StateDirectory=allora-worker`).
+pub const STATE_DIR: &str = "/var/lib/allora-worker";
+/// Log dir under `DynamicUser=yes` (`LogsDirectory=allora-worker`).
+pub const LOGS_DIR: &str = "/var/log/allora-worker";
+/// `EnvironmentFile=` when none is given; optional (`-` prefix).
+pub const DEFAULT_ENV_FILE: &str = "/etc/allora-worker/env";
+/// Host file handed to the worker as the `mnemonic` credential by default.
+pub const DEFAULT_MNEMONIC_FILE: &str = "/etc/allora-worker/mnemonic";
+
+/// Everything the rendered files depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// Absolute path of the worker binary.
+    pub binary: String,
+    /// Absolute env file; `None` means the optional `DEFAULT_ENV_FILE` for
+    /// systemd and no `--env-file` for supervisord.
+    pub env_file: Option<String>,
+    /// Absolute data dir (`--data-dir`).
+    pub data_dir: String,
+    /// Absolute log dir (`--log-dir`).
+    pub log_dir: String,
+    /// Run as this user; `None` means `DynamicUser=yes` under systemd and no
+    /// `user=` line (supervisord's own user) under supervisord.
+    pub user: Option<String>,
+    /// `WatchdogSec=`; the worker pings at half this interval.
+    pub watchdog_sec: u32,
+    /// Absolute host path of the mnemonic file.
+    pub mnemonic_file: String,
+}
+
+/// Checks every value before it is written into a file that another program
+/// parses: absolute paths without whitespace, quotes, backslashes or control
+/// characters, a plain user name, a watchdog of at least one second.
+pub fn validate(d: &Deployment) -> Result<()> {
+    let mut paths = vec![
+        ("binary", &d.binary),
+        ("data dir", &d.data_dir),
+        ("log dir", &d.log_dir),
+        ("mnemonic file", &d.mnemonic_file),
+    ];
+    if let Some(env) = &d.env_file {
+        paths.push(("env file", env));
+    }
+    for (what, path) in paths {
+        if !path.starts_with('/') {
+            return Err(Error::Usage(format!(
+                "{what} {path:?} must be an absolute path"
+            )));
+        }
+        if path
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"'\\".contains(c))
+        {
+            return Err(Error::Usage(format!(
+                "{what} {path:?} must not contain whitespace, quotes or backslashes"
+            )));
+        }
+    }
+    if let Some(user) = &d.user {
+        let mut chars = user.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(Error::Usage(format!(
+                "--user {user:?} is not a valid user name (letters, digits, _ . -)"
+            )));
+        }
+    }
+    if d.watchdog_sec == 0 {
+        return Err(Error::Usage("--watchdog-sec must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// A path in a systemd setting that expands specifiers: `%` becomes `%%`.
+fn sd(path: &str) -> String {
+    path.replace('%', "%%")
+}
+
+/// The `ExecStart=` command line: `%` and `$` are escaped for systemd.
+fn exec_start(d: &Deployment) -> String {
+    let exec = |s: &str| sd(s).replace('$', "$$");
+    format!(
+        "{} --data-dir {} --log-dir {} run",
+        exec(&d.binary),
+        exec(&d.data_dir),
+        exec(&d.log_dir)
+    )
+}
+
+/// Comment lines at the top of the unit: how to install it.
+fn unit_header(d: &Deployment) -> String {
+    let mut s = format!(
+        "# {NAME}.service, written by `{NAME} systemd-unit`.\n\
+         # Install:\n\
+         #   sudo install -d -m 700 {dir}\n\
+         #   sudo install -m 600 /dev/stdin {key}   # type the mnemonic, then Ctrl-D\n",
+        dir = parent(&d.mnemonic_file),
+        key = d.mnemonic_file,
+    );
+    if let Some(user) = &d.user {
+        s.push_str(&format!(
+            "#   sudo install -d -o {user} {} {}\n",
+            d.data_dir, d.log_dir
+        ));
+    }
+    s.push_str(&format!(
+        "#   sudo cp {NAME}.service /etc/systemd/system/ && sudo systemctl daemon-reload\n\
+         #   sudo systemctl enable --now {NAME}; journalctl -u {NAME} -f\n"
+    ));
+    s
+}
+
+/// The directory part of an absolute path (`/` for a top-level file).
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// The systemd service unit. A clean exit (status 0, e.g. at `--stop-at`) is
+/// not restarted (`Restart=on-failure`); a crash or a missed watchdog ping is,
+/// at most 5 times in 300 s.
+pub fn systemd_unit(d: &Deployment) -> Result<String> {
+    validate(d)?;
+    let account = match &d.user {
+        Some(user) => format!("User={user}\n"),
+        None => format!("DynamicUser=yes\nStateDirectory={NAME}\nLogsDirectory={NAME}\n"),
+    };
+    let env_file = match &d.env_file {
+        Some(path) => sd(path),
+        None => format!("-{DEFAULT_ENV_FILE}"),
+    };
+    Ok(format!(
+        "{header}\
+         [Unit]\n\
+         Description=Allora network worker\n\
+         Wants=network-online.target\n\
+         After=network-online.target\n\
+         StartLimitIntervalSec=300\n\
+         StartLimitBurst=5\n\
+         \n\
+         [Service]\n\
+         Type=notify\n\
+         NotifyAccess=main\n\
+         ExecStart={exec}\n\
+         Restart=on-failure\n\
+         RestartSec=30\n\
+         WatchdogSec={watchdog}\n\
+         TimeoutStopSec=30\n\
+         {account}\
+         EnvironmentFile={env_file}\n\
+         LoadCredential=mnemonic:{key}\n\
+         NoNewPrivileges=yes\n\
+         ProtectSystem=strict\n\
+         ReadWritePaths=-{data} -{logs}\n\
+         PrivateTmp=yes\n\
+         MemoryMax=256M\n\
+         CPUQuota=50%\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n",
+        header = unit_header(d),
+        exec = exec_start(d),
+        watchdog = d.watchdog_sec,
+        key = sd(&d.mnemonic_file),
+        data = sd(&d.data_dir),
+        logs = sd(&d.log_dir),
+    ))
+}
+
+/// A path in a supervisord value, where `%(name)s` is expanded: `%` becomes `%%`.
+fn sv(path: &str) -> String {
+    path.replace('%', "%%")
+}
+
+/// The supervisord `[program:allora-worker]` section. `autorestart=unexpected`
+/// with `exitcodes=0` mirrors `Restart=on-failure`; supervisord's own logs of
+/// the worker's stdout and stderr rotate at 10 MB, three backups each.
+pub fn supervisord_program(d: &Deployment) -> Result<String> {
+    validate(d)?;
+    let env_flag = match &d.env_file {
+        Some(path) => format!(" --env-file {}", sv(path)),
+        None => String::new(),
+    };
+    let user = match &d.user {
+        Some(user) => format!("user={user}\n"),
+        None => "; user=NAME   (add this to run unprivileged: systemd-unit --user NAME)\n".into(),
+    };
+    let log = sv(&d.log_dir);
+    Ok(format!(
+        "; {NAME} for supervisord, written by `{NAME} systemd-unit --supervisord`.\n\
+         ; Save as /etc/supervisor/conf.d/{NAME}.conf, then: supervisorctl reread && supervisorctl update\n\
+         ; {key} must be chmod 600 and owned by the user the worker runs as.\n\
+         [program:{NAME}]\n\
+         command={bin}{env_flag} --data-dir {data} --log-dir {log} run\n\
+         {user}\
+         environment=MNEMONIC_FILE=\"{key_value}\"\n\
+         autostart=true\n\
+         autorestart=unexpected\n\
+         exitcodes=0\n\
+         startsecs=10\n\
+         startretries=5\n\
+         stopsignal=TERM\n\
+         stopwaitsecs=30\n\
+         stdout_logfile={log}/supervisord-stdout.log\n\
+         stdout_logfile_maxbytes=10MB\n\
+         stdout_logfile_backups=3\n\
+         stderr_logfile={log}/supervisord-stderr.log\n\
+         stderr_logfile_maxbytes=10MB\n\
+         stderr_logfile_backups=3\n",
+        key = d.mnemonic_file,
+        key_value = sv(&d.mnemonic_file),
+        bin = sv(&d.binary),
+        data = sv(&d.data_dir),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Deployment {
+        Deployment {
+            binary: "/usr/local/bin/allora-worker".into(),
+            env_file: None,
+            data_dir: STATE_DIR.into(),
+            log_dir: LOGS_DIR.into(),
+            user: None,
+            watchdog_sec: 300,
+            mnemonic_file: DEFAULT_MNEMONIC_FILE.into(),
+        }
+    }
+
+    /// The value of `key=` in `text` (first occurrence), if any.
+    fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    fn check(d: &Deployment, expected: &[(&str, Option<&str>)]) {
+        let unit = systemd_unit(d).unwrap();
+        for (key, want) in expected {
+            assert_eq!(value(&unit, key), *want, "{key} in\n{unit}");
+        }
+    }
+
+    #[test]
+    fn dynamic_user_defaults() {
+        check(
+            &base(),
+            &[
+                ("Type", Some("notify")),
+                ("DynamicUser", Some("yes")),
+                ("User", None),
+                ("StateDirectory", Some("allora-worker")),
+                ("LogsDirectory", Some("allora-worker")),
+                ("WatchdogSec", Some("300")),
+                ("Restart", Some("on-failure")),
+                ("EnvironmentFile", Some("-/etc/allora-worker/env")),
+                (
+                    "LoadCredential",
+                    Some("mnemonic:/etc/allora-worker/mnemonic"),
+                ),
+                (
+                    "ReadWritePaths",
+                    Some("-/var/lib/allora-worker -/var/log/allora-worker"),
+                ),
+                (
+                    "ExecStart",
+                    Some(
+                        "/usr/local/bin/allora-worker --data-dir /var/lib/allora-worker \
+                         --log-dir /var/log/allora-worker run",
+                    ),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn named_user_and_own_paths() {
+        let d = Deployment {
+            user: Some("pi".into()),
+            env_file: Some("/home/pi/w/.env".into()),
+            data_dir: "/home/pi/w/data%1".into(),
+            log_dir: "/home/pi/w/logs$".into(),
+            watchdog_sec: 120,
+            mnemonic_file: "/home/pi/w/mnemonic".into(),
+            ..base()
+        };
+        check(
+            &d,
+            &[
+                ("User", Some("pi")),
+                ("DynamicUser", None),
+                ("StateDirectory", None),
+                ("WatchdogSec", Some("120")),
+                ("EnvironmentFile", Some("/home/pi/w/.env")),
+                ("LoadCredential", Some("mnemonic:/home/pi/w/mnemonic")),
+                (
+                    "ReadWritePaths",
+                    Some("-/home/pi/w/data%%1 -/home/pi/w/logs$"),
+                ),
+                (
+                    "ExecStart",
+                    Some(
+                        "/usr/local/bin/allora-worker --data-dir /home/pi/w/data%%1 \
+                         --log-dir /home/pi/w/logs$$ run",
+                    ),
+                ),
+            ],
+        );
+        assert!(systemd_unit(&d)
+            .unwrap()
+            .contains("install -d -o pi /home/pi/w/data%1 /home/pi/w/logs$"));
+    }
+
+    #[test]
+    fn supervisord_section() {
+        let d = Deployment {
+            user: Some("pi".into()),
+            env_file: Some("/home/pi/.env".into()),
+            data_dir: "/home/pi/data".into(),
+            log_dir: "/home/pi/logs".into(),
+            ..base()
+        };
+        let s = supervisord_program(&d).unwrap();
+        let expected = [
+            (
+                "command",
+                "/usr/local/bin/allora-worker --env-file /home/pi/.env --data-dir /home/pi/data \
+                 --log-dir /home/pi/logs run",
+            ),
+            ("user", "pi"),
+            ("autorestart", "unexpected"),
+            ("exitcodes", "0"),
+            ("stopsignal", "TERM"),
+            ("stdout_logfile", "/home/pi/logs/supervisord-stdout.log"),
+            ("stderr_logfile_backups", "3"),
+            (
+                "environment",
+                "MNEMONIC_FILE=\"/etc/allora-worker/mnemonic\"",
+            ),
+        ];
+        for (key, want) in expected {
+            assert_eq!(value(&s, key), Some(want), "{key} in\n{s}");
+        }
+        let plain = supervisord_program(&base()).unwrap();
+        assert!(!plain.contains("--env-file"));
+        assert_eq!(value(&plain, "user"), None);
+    }
+
+    #[test]
+    fn rejects_values_other_programs_would_misread() {
+        let cases: Vec<(Deployment, &str)> = vec![
+            (
+                Deployment {
+                    binary: "allora-worker".into(),
+                    ..base()
+                },
+                "absolute",
+            ),
+            (
+                Deployment {
+                    data_dir: "/a b".into(),
+                    ..base()
+                },
+                "whitespace",
+            ),
+            (
+                Deployment {
+                    log_dir: "/a\nExecStart=/x".into(),
+                    ..base()
+                },
+                "whitespace",
+            ),
+            (
+                Deployment {
+                    env_file: Some("/a\"b".into()),
+                    ..base()
+                },
+                "quotes",
+            ),
+            (
+                Deployment {
+                    user: Some("pi user".into()),
+                    ..base()
+                },
+                "--user",
+            ),
+            (
+                Deployment {
+                    user: Some("9pi".into()),
+                    ..base()
+                },
+                "--user",
+            ),
+            (
+                Deployment {
+                    user: Some(String::new()),
+                    ..base()
+                },
+                "--user",
+            ),
+            (
+                Deployment {
+                    watchdog_sec: 0,
+                    ..base()
+                },
+                "--watchdog-sec",
+            ),
+        ];
+        for (d, needle) in cases {
+            let err = systemd_unit(&d).unwrap_err().to_string();
+            assert!(err.contains(needle), "{d:?}: {err}");
+            assert!(supervisord_program(&d).is_err());
+        }
+        assert!(validate(&Deployment {
+            user: Some("_svc-1.a".into()),
+            ..base()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn parent_dir() {
+        assert_eq!(parent("/etc/allora-worker/mnemonic"), "/etc/allora-worker");
+        assert_eq!(parent("/mnemonic"), "/");
+    }
+}
