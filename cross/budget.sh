@@ -3,7 +3,8 @@
 # (default $CARGO_TARGET_DIR/release/allora-worker; build it first with
 # `cargo build --release --locked`). Fails when one is exceeded:
 #   stripped size     <= 6000000 bytes        (BUDGET_MAX_BYTES)
-#   peak RSS of demo  <= 48 MB = 49152 KB     (BUDGET_DEMO_RSS_KB), when the
+#   peak RSS of demo  <= 48 MB = 49152 KB     (BUDGET_DEMO_RSS_KB)
+#   idle worker RSS   <= 16 MB = 16384 KB     (BUDGET_IDLE_RSS_KB), against a devnet; when the
 #                                              binary has a demo subcommand
 # Peak RSS is /usr/bin/time's %M (whole process, devnet threads included).
 # The cross binaries' budgets (size, glibc floor) are checked by cross/build.sh.
@@ -35,3 +36,24 @@ if "$BIN" --help | grep -qE '^  demo '; then
 else
     printf 'budget: %-28s skipped: no demo subcommand yet\n' "peak RSS of demo"
 fi
+
+# Idle worker: a devnet with no windows due, the worker registered and
+# trained, then its resident memory after it settles (VmRSS, ≤ 16 MB).
+MAX_IDLE_KB="${BUDGET_IDLE_RSS_KB:-16384}"
+"$BIN" devnet --port 0 --block-ms 200 --epoch-blocks 100000 >devnet.env 2>devnet.err &
+DEVNET=$!
+trap 'kill "$DEVNET" 2>/dev/null || true; kill "${WORKER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do grep -q '^MNEMONIC=' devnet.env 2>/dev/null && break; sleep 0.1; done
+grep -q '^MNEMONIC=' devnet.env || { cat devnet.err >&2; fail "the devnet did not start"; }
+env -i PATH=/usr/bin:/bin HOME="$WORK" "$BIN" --env-file devnet.env register --yes >register.out 2>register.err ||
+    { cat register.err >&2; fail "register against the devnet failed"; }
+env -i PATH=/usr/bin:/bin HOME="$WORK" "$BIN" --env-file devnet.env run >worker.out 2>worker.err &
+WORKER=$!
+for _ in $(seq 300); do grep -q 'trained on' worker.err 2>/dev/null && break; sleep 0.1; done
+grep -q 'trained on' worker.err || { cat worker.err >&2; fail "the idle worker did not train"; }
+sleep 5
+idle_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$WORKER/status")
+kill -TERM "$WORKER"
+wait "$WORKER" || fail "the idle worker did not exit cleanly"
+printf 'budget: %-28s %10s KB (max %s)\n' "idle worker RSS" "$idle_kb" "$MAX_IDLE_KB"
+[ "$idle_kb" -le "$MAX_IDLE_KB" ] || fail "the idle worker holds $idle_kb KB"
