@@ -248,6 +248,9 @@ impl<'a> Agent<'a> {
         for nonce in unresolved {
             self.open_window(nonce, None);
         }
+        // Ready once configured and locked: a chain that is down shows in
+        // STATUS and the metrics; systemd must not restart us for it.
+        self.notifier.send("READY=1");
     }
 
     fn finished(&mut self) -> bool {

@@ -16,6 +16,10 @@ use crate::logic::schedule::Window;
 
 /// How long a failed probe or training waits before the next try.
 const RETRY_MS: u64 = 30_000;
+/// The ledger keeps at least this much history when compacted (30 days)…
+const LEDGER_KEEP_SECS: i64 = 30 * 24 * 3600;
+/// …and is compacted once it holds more lines than this (~4 records a window).
+const LEDGER_MAX_LINES: usize = 20_000;
 
 impl Agent<'_> {
     /// Chain id, emissions version, topic, registration, whitelist, params.
@@ -26,7 +30,6 @@ impl Agent<'_> {
                 self.state.probed = true;
                 self.state.need_window_status = true;
                 self.counters.problem = None;
-                self.notifier.send("READY=1");
             }
             Err(e @ (Error::Config { .. } | Error::Usage(_))) => {
                 logging::event(
@@ -249,6 +252,12 @@ impl Agent<'_> {
             json!({"windows_seen": c.windows_seen, "submitted": c.submitted, "missed": c.missed_total(),
                    "balance_uallo": c.balance_uallo.map(|b| b.to_string()), "height": self.state.latest_height}),
         );
+        let keep_since = clock::now_utc().unix_timestamp() - LEDGER_KEEP_SECS;
+        match self.ledger.compact_if_needed(keep_since, LEDGER_MAX_LINES) {
+            Ok(true) => log::info!("ledger compacted to {} nonces", self.ledger.state().len()),
+            Ok(false) => {}
+            Err(e) => log::warn!("WARNING ledger compaction: {e}"),
+        }
         self.write_status();
     }
 
