@@ -238,6 +238,7 @@ impl Agent<'_> {
         self.counters.last_heartbeat_at = Some(clock::now_utc().unix_timestamp());
         if let Ok(b) = self.client.balance(self.wallet.address()) {
             self.counters.balance_uallo = Some(b);
+            self.update_runway(b);
         }
         let c = &self.counters;
         logging::event(
@@ -259,6 +260,23 @@ impl Agent<'_> {
             Err(e) => log::warn!("WARNING ledger compaction: {e}"),
         }
         self.write_status();
+    }
+
+    /// Days of submissions the balance pays for (fee + data sending fee per
+    /// window, 5 s blocks); a warning under 3 days.
+    fn update_runway(&mut self, balance: u128) {
+        let per_window = self.params.as_ref().map_or(0, |p| p.data_sending_fee)
+            + (300_000.0 * self.config.gas_price * self.config.gas_margin).ceil() as u128;
+        let epoch = self.topic.as_ref().map_or(720, |t| t.epoch_length);
+        let days = crate::logic::submit::runway_days(balance, per_window, epoch, 5.0);
+        self.counters.runway_days = days.is_finite().then_some((days * 10.0).round() / 10.0);
+        if days < 3.0 {
+            logging::event(
+                Kind::Warning,
+                &format!("balance {balance} uallo pays for about {days:.1} more days of submissions; fund {}", self.wallet.address()),
+                json!({"balance_uallo": balance.to_string(), "runway_days": days}),
+            );
+        }
     }
 
     /// Writes status.json, the metrics file and the systemd status.
