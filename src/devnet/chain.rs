@@ -125,6 +125,8 @@ pub struct Stats {
     pub accepted: u64,
     pub accepted_by_nonce: BTreeMap<u64, BTreeMap<String, u64>>,
     pub duplicates: u64,
+    /// The same payload tx bytes broadcast again (not a second submission).
+    pub resends: u64,
     pub rejected: BTreeMap<String, u64>,
     pub txs_broadcast: u64,
     pub txs_included: u64,
@@ -347,6 +349,7 @@ impl Chain {
             "accepted": self.stats.accepted,
             "accepted_by_nonce": by_nonce,
             "duplicates": self.stats.duplicates,
+            "resends": self.stats.resends,
             "rejected": self.stats.rejected,
             "height": self.height(),
             "txs_broadcast": self.stats.txs_broadcast,

@@ -83,12 +83,14 @@ impl Chain {
         let tx = verifier::decode_tx(bytes).map_err(reject_refusal)?;
         self.check_types(&tx)?;
         if self.mempool.iter().any(|p| p.hash == hash) || self.txs.contains_key(hash) {
+            // The same bytes again (a worker resolving an unknown broadcast
+            // outcome): the same transaction, not a second submission.
             if tx
                 .messages
                 .iter()
                 .any(|m| matches!(m, Msg::InsertPayload { .. }))
             {
-                self.stats.duplicates += 1;
+                self.stats.resends += 1;
             }
             return Err(refuse(
                 "sdk",

@@ -182,12 +182,12 @@ fn kill_9_at_random_points_never_duplicates_or_forgets() {
     let dir = temp_dir("daemon-kill9");
     let env = env(&net, &mnemonic, &dir);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    for round in 0..12 {
+    for round in 0..30 {
         let mut child = spawn(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait_ms = 300 + seed % 1700;
+        let wait_ms = 200 + seed % 1000;
         std::thread::sleep(Duration::from_millis(wait_ms));
         signal(&child, Signal::SIGKILL);
         let (code, _) = exit_of(&mut child, 5);
@@ -208,7 +208,7 @@ fn kill_9_at_random_points_never_duplicates_or_forgets() {
     let stats = net.stats();
     assert_eq!(
         stats["duplicates"], 0,
-        "no nonce submitted twice across 12 kills: {stats}"
+        "no nonce submitted twice across 30 kills: {stats}"
     );
     let acc = accepted(&stats, &addr);
     assert!(acc.iter().all(|(_, c)| *c == 1), "{acc:?}");
@@ -398,4 +398,82 @@ fn once_serves_the_open_window_then_has_nothing_to_do() {
     assert_eq!(v["submitted"], 0, "the ledger says the window is done: {v}");
     assert_eq!(net.stats()["duplicates"], 0);
     assert_eq!(accepted(&net.stats(), &addr).len(), 1);
+}
+
+#[test]
+fn sd_notify_ready_status_watchdog_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let (net, mnemonic, _) = devnet(100, 10, 8);
+    let dir = temp_dir("daemon-notify");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut env = env(&net, &mnemonic, &dir);
+    env.push(("NOTIFY_SOCKET".into(), sock_path.display().to_string()));
+    let mut child = spawn(&bin(), &["run", "--heartbeat", "1"], &env, &dir);
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    wait_for("READY, STATUS and WATCHDOG", 60, || {
+        if let Ok(n) = sock.recv(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.push('\n');
+        }
+        (seen.contains("READY=1")
+            && seen.contains("STATUS=last window")
+            && seen.contains("WATCHDOG=1"))
+        .then_some(())
+    });
+    signal(&child, Signal::SIGTERM);
+    wait_for("STOPPING", 10, || {
+        if let Ok(n) = sock.recv(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        seen.contains("STOPPING=1").then_some(())
+    });
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+}
+
+#[test]
+fn stop_at_ends_cleanly_and_low_balance_pauses_without_submitting() {
+    let (mnemonic, wallet) = devnet::throwaway_wallet(12).unwrap();
+    let addr = wallet.address().to_string();
+    let net = Devnet::start(DevnetConfig {
+        block_ms: 100,
+        epoch_blocks: 10,
+        window_blocks: 8,
+        genesis: vec![(addr.clone(), 5)],
+        registered: vec![addr.clone()],
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let dir = temp_dir("daemon-poor");
+    let env = env(&net, mnemonic.expose(), &dir);
+    let stop_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(6);
+    let stop_arg = stop_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut child = spawn(&bin(), &["run", "--stop-at", &stop_arg], &env, &dir);
+    let (code, _) = exit_of(&mut child, 30);
+    assert_eq!(code, Some(0), "a --stop-at exit is clean");
+    let log = log_text(&dir);
+    assert!(
+        log.contains("--stop-at") && log.contains("SHUTDOWN"),
+        "{log}"
+    );
+    assert!(
+        log.contains("paused until funded"),
+        "low balance is said: {log}"
+    );
+    assert!(
+        accepted(&net.stats(), &addr).is_empty(),
+        "nothing submitted without funds"
+    );
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data/status.json")).unwrap())
+            .unwrap();
+    assert!(
+        status["missed"]["low_balance"].as_u64().unwrap_or(0) >= 1,
+        "{status}"
+    );
 }
