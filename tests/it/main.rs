@@ -6,6 +6,7 @@ mod daemon; // run, once, status, stop against the devnet: one submission per wi
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
 mod deploy; // systemd-unit and --supervisord output, systemd-analyze verify
 mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
+mod faults; // disk full (log sink, ledger) and wall-clock jumps under an in-process daemon
 mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl
 mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons
