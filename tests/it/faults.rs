@@ -77,7 +77,15 @@ fn in_process() -> (MutexGuard<'static, ()>, &'static Logs) {
     let logs = LOGS.get_or_init(|| {
         let dir = temp_dir("faults-logs");
         let stderr = Captured::default();
-        logging::init_to(&dir, Policy { max_bytes: 10_000_000, backups: 2 }, true, Box::new(stderr.clone()));
+        logging::init_to(
+            &dir,
+            Policy {
+                max_bytes: 10_000_000,
+                backups: 2,
+            },
+            true,
+            Box::new(stderr.clone()),
+        );
         logfile::set_sink_check(Some(log_sink));
         ledger::set_write_check(Some(ledger_sink));
         Logs { dir, stderr }
@@ -114,7 +122,10 @@ fn config(net: &Devnet, dir: &Path, log_dir: &Path) -> Config {
         ("ALLORA_LOG_DIR", log_dir.display().to_string()),
     ];
     config::build(&Sources {
-        env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         ..Sources::default()
     })
     .unwrap()
@@ -240,7 +251,11 @@ fn ledger_write_failure_means_no_broadcast() {
         logs.stderr.text().contains("not broadcasting"),
         "the error says why nothing was sent"
     );
-    assert!(summary.counters.missed_total() >= 1, "{:?}", summary.counters);
+    assert!(
+        summary.counters.missed_total() >= 1,
+        "{:?}",
+        summary.counters
+    );
     assert_eq!(net.stats()["duplicates"], 0);
     let acc = accepted(&net.stats(), &addr);
     assert!(acc.iter().all(|(_, c)| *c == 1), "{acc:?}");
