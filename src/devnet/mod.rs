@@ -153,7 +153,7 @@ impl Devnet {
     /// Binds 127.0.0.1:`cfg.port`, creates the genesis block and starts producing blocks.
     pub fn start(cfg: DevnetConfig) -> Result<Devnet> {
         let market = Market::load(cfg.prices_csv.as_deref(), cfg.seed)?;
-        let chain = Chain::new(&cfg, clock::now_utc());
+        let chain = Chain::new(&cfg, clock::system_now_utc());
         let shared = Arc::new(Shared {
             cfg,
             chain: Mutex::new(chain),
@@ -325,7 +325,7 @@ fn spawn_producer(shared: Arc<Shared>) -> Result<JoinHandle<()>> {
                 if shared.wait_stop(wait) {
                     return;
                 }
-                let height = shared.chain().next_block(clock::now_utc());
+                let height = shared.chain().next_block(clock::system_now_utc());
                 log::trace!("devnet: block {height}");
                 next += interval;
             }

@@ -35,7 +35,7 @@ pub fn route(shared: &Shared, req: &Request) -> Reply {
         ("GET", ["block"]) => block_rpc(&shared.chain(), req.query("height")),
         ("POST", [""]) => json_rpc(shared, &req.body),
         ("GET", ["tiingo", "crypto", "prices"]) => {
-            match shared.market.respond(&req.query, clock::now_utc()) {
+            match shared.market.respond(&req.query, clock::system_now_utc()) {
                 Ok(v) => ok(v),
                 Err(e) => Reply::json(400, &json!({"detail": e})),
             }

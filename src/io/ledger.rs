@@ -4,13 +4,36 @@
 //! Reading tolerates a torn last line (a crash mid-write); compaction rewrites
 //! the file atomically (temp file, fsync, rename, fsync the directory).
 //! What the records mean is decided in `logic::ledger`.
+//!
+//! Every append passes the write check (`set_write_check`) first: a test
+//! seam that lets an in-process test make ledger writes fail. Production
+//! never sets it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::logic::ledger::{Ledger, Record};
+
+/// Decides whether a record may be appended to the ledger at the given
+/// path; an `Err` fails the append as the disk would.
+pub type WriteCheck = fn(&Path) -> std::io::Result<()>;
+
+static WRITE_CHECK: Mutex<Option<WriteCheck>> = Mutex::new(None);
+
+/// Test seam: every following append asks `check` first (None: no check).
+pub fn set_write_check(check: Option<WriteCheck>) {
+    *WRITE_CHECK.lock().unwrap_or_else(|e| e.into_inner()) = check;
+}
+
+fn write_check(path: &Path) -> std::io::Result<()> {
+    match *WRITE_CHECK.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some(check) => check(path),
+        None => Ok(()),
+    }
+}
 
 /// An open ledger file and its folded state.
 pub struct LedgerFile {
@@ -89,8 +112,8 @@ impl LedgerFile {
     pub fn append(&mut self, record: Record) -> Result<()> {
         let mut line = record.to_line();
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
+        write_check(&self.path)
+            .and_then(|_| self.file.write_all(line.as_bytes()))
             .and_then(|_| self.file.sync_data())
             .map_err(|e| Error::io(format!("write ledger {}", self.path.display()), e))?;
         self.state.apply(record);

@@ -5,12 +5,35 @@
 //! Records are written whole (one `write_all` per record). A failed write
 //! closes the file so the next record tries to reopen it: logging resumes by
 //! itself when the disk has room again.
+//!
+//! Every record passes the sink check (`set_sink_check`) first: a test seam
+//! that lets an in-process test make the log "disk" full and free again
+//! without a special filesystem. Production never sets it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::logic::rotation::{Policy, Step};
+
+/// Decides whether a record for the file at the given path may be written;
+/// an `Err` fails that write as the disk would.
+pub type SinkCheck = fn(&Path) -> io::Result<()>;
+
+static SINK_CHECK: Mutex<Option<SinkCheck>> = Mutex::new(None);
+
+/// Test seam: every following record write asks `check` first (None: no check).
+pub fn set_sink_check(check: Option<SinkCheck>) {
+    *SINK_CHECK.lock().unwrap_or_else(|e| e.into_inner()) = check;
+}
+
+fn sink_check(path: &Path) -> io::Result<()> {
+    match *SINK_CHECK.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some(check) => check(path),
+        None => Ok(()),
+    }
+}
 
 /// One size-rotated append-only file.
 pub struct RotatingFile {
@@ -46,6 +69,7 @@ impl RotatingFile {
     }
 
     fn try_write(&mut self, record: &[u8]) -> io::Result<()> {
+        sink_check(&self.path)?;
         if self.file.is_none() {
             self.open()?;
         }

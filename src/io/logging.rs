@@ -6,10 +6,13 @@
 //! full, directory gone) the worker says so once on stderr, keeps running on
 //! stderr alone, and says again when file logging resumes. Only this crate's
 //! own log records are kept, so no dependency can log a header or a body.
+//!
+//! `init_to` takes the stderr destination as an argument so an in-process
+//! test can read what the worker says there; `init` passes the real stderr.
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use log::LevelFilter;
 use serde_json::Value;
@@ -27,10 +30,26 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 
 static EVENTS: OnceLock<Mutex<ReportingFile>> = OnceLock::new();
 
+/// The stderr destination, shared by the stderr logger and the file-failure
+/// reports.
+#[derive(Clone)]
+struct Stderr(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
 /// A rotating file that reports its own failures and recoveries on stderr.
 struct ReportingFile {
     file: RotatingFile,
     failing: bool,
+    stderr: Stderr,
 }
 
 impl ReportingFile {
@@ -38,7 +57,8 @@ impl ReportingFile {
         match self.file.write_record(record) {
             Ok(()) if self.failing => {
                 self.failing = false;
-                eprintln!(
+                let _ = writeln!(
+                    self.stderr,
                     "allora-worker: file logging to {} resumed",
                     self.file.path().display()
                 );
@@ -46,7 +66,8 @@ impl ReportingFile {
             Ok(()) => {}
             Err(e) if !self.failing => {
                 self.failing = true;
-                eprintln!(
+                let _ = writeln!(
+                    self.stderr,
                     "allora-worker: file logging to {} fails ({e}); logging to stderr only until it works again",
                     self.file.path().display()
                 );
@@ -80,6 +101,12 @@ impl Write for LineFile {
 /// Starts logging to stderr and `log_dir/worker.log`, opens the event log and
 /// installs the panic hook. Calling it twice keeps the first set-up.
 pub fn init(log_dir: &Path, policy: Policy, debug: bool) {
+    init_to(log_dir, policy, debug, Box::new(io::stderr()));
+}
+
+/// `init` with `stderr` standing in for the process's stderr.
+pub fn init_to(log_dir: &Path, policy: Policy, debug: bool, stderr: Box<dyn Write + Send>) {
+    let stderr = Stderr(Arc::new(Mutex::new(stderr)));
     let level = if debug {
         LevelFilter::Debug
     } else {
@@ -96,11 +123,12 @@ pub fn init(log_dir: &Path, policy: Policy, debug: bool) {
         out: ReportingFile {
             file: RotatingFile::new(log_dir, LOG_FILE, policy),
             failing: false,
+            stderr: stderr.clone(),
         },
         pending: Vec::new(),
     };
     let loggers: Vec<Box<dyn SharedLogger>> = vec![
-        WriteLogger::new(level, config.clone(), io::stderr()),
+        WriteLogger::new(level, config.clone(), stderr.clone()),
         WriteLogger::new(level, config, file),
     ];
     if CombinedLogger::init(loggers).is_err() {
@@ -109,6 +137,7 @@ pub fn init(log_dir: &Path, policy: Policy, debug: bool) {
     let events = ReportingFile {
         file: RotatingFile::new(log_dir, EVENTS_FILE, policy),
         failing: false,
+        stderr,
     };
     let _ = EVENTS.set(Mutex::new(events));
     install_panic_hook();

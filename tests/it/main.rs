@@ -6,11 +6,14 @@ mod daemon; // run, once, status, stop against the devnet: one submission per wi
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
 mod deploy; // systemd-unit and --supervisord output, systemd-analyze verify
 mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
+mod faults; // disk full (log sink, ledger) and wall-clock jumps under an in-process daemon
+mod fuzz; // seeded mutation loops over the websocket, Tiingo, CSV, env-file, tx and ledger parsers
 mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl
 mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons
 mod model; // reproducible model files, golden hash, predict/train/backtest commands, the predict-cmd hook
 mod secrets; // no mnemonic or key in any output or file
+mod soak; // 1 000 fast windows of the real binary under random faults: one submission each, no duplicates, flat RSS, logs = ledger = chain
 mod support; // shared helpers: the built binary, temp dirs, vector files
 mod tidy; // module docs, pure src/logic, README names every file and key
 mod tx; // golden transactions, the verifier's rejections, the sign binary
