@@ -16,6 +16,8 @@ use crate::logic::schedule::Window;
 
 /// How long a failed probe or training waits before the next try.
 const RETRY_MS: u64 = 30_000;
+/// How long a worker that is not registered waits before asking again.
+const NOT_REGISTERED_RETRY_MS: u64 = 300_000;
 /// The ledger keeps at least this much history when compacted (30 days)…
 const LEDGER_KEEP_SECS: i64 = 30 * 24 * 3600;
 /// …and is compacted once it holds more lines than this (~4 records a window).
@@ -39,14 +41,28 @@ impl Agent<'_> {
                 );
                 self.fatal = Some(e);
             }
-            Err(e) => {
+            Err(e) if self.opts.once => {
                 logging::event(
                     Kind::Error,
-                    &format!("start-up probe failed, retrying in 30 s: {e}"),
+                    &format!("start-up probe failed: {e}"),
+                    json!({}),
+                );
+                self.fatal = Some(e);
+            }
+            Err(e) => {
+                // Not registered is for the operator to fix: ask again rarely.
+                let wait = if matches!(e, Error::Chain { code: 13, .. }) {
+                    NOT_REGISTERED_RETRY_MS
+                } else {
+                    RETRY_MS
+                };
+                logging::event(
+                    Kind::Error,
+                    &format!("start-up probe failed, retrying in {} s: {e}", wait / 1000),
                     json!({}),
                 );
                 self.counters.problem = Some(e.to_string());
-                self.state.probe_retry_at_ms = now + RETRY_MS;
+                self.state.probe_retry_at_ms = now + wait;
             }
         }
     }

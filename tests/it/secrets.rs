@@ -101,3 +101,153 @@ fn no_output_or_file_contains_the_mnemonic_or_key() {
     );
     assert_dir_clean(&dir, &needles, &[env_file.as_path()]);
 }
+
+/// Every subcommand at `--debug` against a devnet with faults on: no output
+/// and no file (logs, events, status.json, metrics, ledger, model, caches)
+/// holds the mnemonic, the key (hex or base64) or the seed.
+#[test]
+fn every_subcommand_against_a_faulty_devnet_keeps_secrets() {
+    use allora_worker::devnet::{Devnet, DevnetConfig, Fault};
+    use base64::Engine;
+    let file = vectors("wallet.json");
+    let wallet = &file["wallets"][3];
+    let mnemonic = wallet["mnemonic"].as_str().unwrap().to_string();
+    let mut needles = needles(wallet);
+    let key =
+        allora_worker::logic::hex::decode(wallet["private_key_hex"].as_str().unwrap()).unwrap();
+    needles.push(base64::engine::general_purpose::STANDARD.encode(&key));
+    let addr = wallet["address"].as_str().unwrap().to_string();
+    let net = Devnet::start(DevnetConfig {
+        block_ms: 100,
+        epoch_blocks: 10,
+        window_blocks: 8,
+        genesis: vec![(addr, 1_000_000_000_000_000_000)],
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let dir = temp_dir("secrets-all");
+    let bars = allora_worker::logic::synthetic::synthetic_bars(3, 490_000, 1_200);
+    let csv = dir.join("bars.csv");
+    std::fs::write(&csv, allora_worker::logic::bars::to_csv(&bars)).unwrap();
+    let csv_arg = csv.display().to_string();
+    let env: Vec<(&str, String)> = vec![
+        ("MNEMONIC", mnemonic.clone()),
+        ("ALLORA_CHAIN_ID", "devnet-1".into()),
+        ("ALLORA_LCD_URLS", net.base_url()),
+        ("ALLORA_RPC_URLS", net.base_url()),
+        ("ALLORA_WS_URL", net.ws_url()),
+        ("TIINGO_URL", net.market_url()),
+        ("TIINGO_API_KEY", "devnet".into()),
+        ("ALLORA_TX_TIMEOUT", "3s".into()),
+        ("ALLORA_READ_TIMEOUT", "2s".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stop_at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(4))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let metrics = dir.join("metrics.prom").display().to_string();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["wallet"],
+        vec!["check"],
+        vec!["register"],
+        vec!["register", "--yes"],
+        vec!["once"],
+        vec![
+            "run",
+            "--stop-at",
+            &stop_at,
+            "--metrics-file",
+            &metrics,
+            "--heartbeat",
+            "1",
+        ],
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["stop"],
+        vec![
+            "sign",
+            "--topic",
+            "67",
+            "--nonce",
+            "5",
+            "--value",
+            "0.01",
+            "--account-number",
+            "1",
+            "--sequence",
+            "0",
+            "--gas",
+            "300000",
+            "--fee",
+            "3000000",
+        ],
+        vec![
+            "sign",
+            "--register",
+            "--topic",
+            "67",
+            "--account-number",
+            "1",
+            "--sequence",
+            "0",
+            "--gas",
+            "300000",
+            "--fee",
+            "3000000",
+        ],
+        vec!["train", "--csv", &csv_arg],
+        vec!["predict", "--csv", &csv_arg],
+        vec!["systemd-unit"],
+        vec!["systemd-unit", "--supervisord"],
+        vec!["bench", "--runs", "3"],
+        vec!["sign", "--topic", "0"],
+    ];
+    for args in &runs {
+        for fault in [
+            Fault::HtmlPage(1),
+            Fault::Http500(1),
+            Fault::SequenceMismatchOnce,
+            Fault::DropWebsocket,
+        ] {
+            // One-shot commands report an endpoint error and exit; the daemon
+            // retries. Faults go where they are survivable.
+            if matches!(args[0], "check" | "once" | "run") {
+                net.inject(fault);
+            }
+        }
+        let mut full = vec!["--debug"];
+        full.extend(args.iter().copied());
+        let out = run(&dir, &full, &env);
+        let (stdout, stderr) = texts(&out);
+        let expected = match args[0] {
+            "once" | "check" => vec![0, 1],
+            "register" if args.len() == 1 => vec![2],
+            "sign" if args[2] == "0" => vec![2],
+            _ => vec![0],
+        };
+        assert!(
+            out.status.code().is_some_and(|c| expected.contains(&c)),
+            "{args:?} exited {:?}: {}",
+            out.status.code(),
+            stderr.lines().last().unwrap_or_default()
+        );
+        assert_clean(&stdout, &needles, &format!("stdout of {args:?}"));
+        assert_clean(&stderr, &needles, &format!("stderr of {args:?}"));
+    }
+    for expected in [
+        "logs/worker.log",
+        "logs/events.jsonl",
+        "data/status.json",
+        "metrics.prom",
+    ] {
+        assert!(dir.join(expected).is_file(), "the runs wrote {expected}");
+    }
+    let ledger = std::fs::read_dir(dir.join("data")).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("ledger-")
+    });
+    assert!(ledger, "the runs wrote a ledger");
+    assert_dir_clean(&dir, &needles, &[]);
+}
