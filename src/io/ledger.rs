@@ -45,17 +45,8 @@ pub struct LedgerFile {
 
 /// The ledger path for one (chain id, topic, address).
 pub fn path_for(data_dir: &Path, chain_id: &str, topic: u64, address: &str) -> PathBuf {
-    let safe: String = chain_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    data_dir.join(format!("ledger-{safe}-{topic}-{address}.jsonl"))
+    let name = crate::io::lock::instance_name(chain_id, topic, address);
+    data_dir.join(format!("ledger-{name}.jsonl"))
 }
 
 impl LedgerFile {

@@ -18,6 +18,15 @@ pub struct Lock {
 
 /// The lock path for one (chain id, topic, address).
 pub fn path_for(data_dir: &Path, chain_id: &str, topic: u64, address: &str) -> PathBuf {
+    data_dir.join(format!(
+        "worker-{}.lock",
+        instance_name(chain_id, topic, address)
+    ))
+}
+
+/// `CHAIN-TOPIC-ADDRESS` with the chain id made safe for a file name; the
+/// lock and the ledger of one worker instance share it.
+pub fn instance_name(chain_id: &str, topic: u64, address: &str) -> String {
     let safe: String = chain_id
         .chars()
         .map(|c| {
@@ -28,7 +37,7 @@ pub fn path_for(data_dir: &Path, chain_id: &str, topic: u64, address: &str) -> P
             }
         })
         .collect();
-    data_dir.join(format!("worker-{safe}-{topic}-{address}.lock"))
+    format!("{safe}-{topic}-{address}")
 }
 
 impl Lock {

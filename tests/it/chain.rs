@@ -8,21 +8,7 @@ use allora_worker::logic::chain_json as cj;
 use allora_worker::logic::emissions::Emissions;
 
 use crate::support;
-
-/// Seeded xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::support::Rng;
 
 /// Runs the decoder named `name` on `text`; only panics matter here.
 fn decode(name: &str, text: &str) -> bool {

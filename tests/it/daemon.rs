@@ -32,23 +32,7 @@ fn devnet(block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
 
 /// The worker's environment for `net`, with its own data and log dirs.
 fn env(net: &Devnet, mnemonic: &str, dir: &Path) -> Vec<(String, String)> {
-    [
-        ("ALLORA_CHAIN_ID", "devnet-1".to_string()),
-        ("ALLORA_LCD_URLS", net.base_url()),
-        ("ALLORA_RPC_URLS", net.base_url()),
-        ("ALLORA_WS_URL", net.ws_url()),
-        ("TIINGO_URL", net.market_url()),
-        ("TIINGO_API_KEY", "devnet".into()),
-        ("ALLORA_GAS_PRICE", "10".into()),
-        ("ALLORA_TX_TIMEOUT", "3s".into()),
-        ("ALLORA_READ_TIMEOUT", "2s".into()),
-        ("MNEMONIC", mnemonic.to_string()),
-        ("ALLORA_DATA_DIR", dir.join("data").display().to_string()),
-        ("ALLORA_LOG_DIR", dir.join("logs").display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    crate::support::devnet_env(net, mnemonic, dir, &[])
 }
 
 fn spawn(program: &Path, args: &[&str], env: &[(String, String)], dir: &Path) -> Child {

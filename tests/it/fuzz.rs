@@ -18,23 +18,9 @@ use allora_worker::logic::tx_decode;
 use allora_worker::logic::verify;
 
 use crate::support;
+use crate::support::Rng;
 
 const SEED: u64 = 0xF022_5EED_0000_0009;
-
-/// Seeded xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Tokens that tend to break parsers when spliced in.
 const TOKENS: &[&[u8]] = &[

@@ -26,6 +26,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use crate::support::Rng;
 use crate::support::{bin, temp_dir};
 
 const BLOCK_MS: u64 = 25;
@@ -33,21 +34,6 @@ const EPOCH: u64 = 7;
 const WINDOW: u64 = 6;
 /// 30 s of simulated time at 5 s per block.
 const QUIET_BLOCKS: u64 = 6;
-
-/// Seeded xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Every fault kind, with how long (real ms) its effect may last.
 fn kinds() -> Vec<(Fault, u64)> {
@@ -68,25 +54,13 @@ fn kinds() -> Vec<(Fault, u64)> {
 }
 
 fn env(net: &Devnet, mnemonic: &str, dir: &Path) -> Vec<(String, String)> {
-    [
-        ("ALLORA_CHAIN_ID", "devnet-1".to_string()),
-        ("ALLORA_LCD_URLS", net.base_url()),
-        ("ALLORA_RPC_URLS", net.base_url()),
-        ("ALLORA_WS_URL", net.ws_url()),
-        ("TIINGO_URL", net.market_url()),
-        ("TIINGO_API_KEY", "devnet".into()),
-        ("ALLORA_GAS_PRICE", "10".into()),
-        ("ALLORA_TX_TIMEOUT", "2s".into()),
-        ("ALLORA_READ_TIMEOUT", "1s".into()),
-        ("ALLORA_WS_SILENCE", "1s".into()),
-        ("ALLORA_ENDPOINT_COOLDOWN", "1s".into()),
-        ("MNEMONIC", mnemonic.to_string()),
-        ("ALLORA_DATA_DIR", dir.join("data").display().to_string()),
-        ("ALLORA_LOG_DIR", dir.join("logs").display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    let fast = [
+        ("ALLORA_TX_TIMEOUT", "2s"),
+        ("ALLORA_READ_TIMEOUT", "1s"),
+        ("ALLORA_WS_SILENCE", "1s"),
+        ("ALLORA_ENDPOINT_COOLDOWN", "1s"),
+    ];
+    crate::support::devnet_env(net, mnemonic, dir, &fast)
 }
 
 fn spawn(env: &[(String, String)], dir: &Path) -> Child {

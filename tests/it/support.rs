@@ -69,3 +69,52 @@ pub fn texts(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Seeded xorshift64*: the deterministic randomness of fuzz loops, soak
+/// faults and kill points.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The worker's settings for a devnet, with data and logs under `dir`;
+/// `overrides` replace or add keys (e.g. shorter timeouts).
+pub fn devnet_env(
+    net: &allora_worker::devnet::Devnet,
+    mnemonic: &str,
+    dir: &Path,
+    overrides: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("ALLORA_CHAIN_ID", "devnet-1".to_string()),
+        ("ALLORA_LCD_URLS", net.base_url()),
+        ("ALLORA_RPC_URLS", net.base_url()),
+        ("ALLORA_WS_URL", net.ws_url()),
+        ("TIINGO_URL", net.market_url()),
+        ("TIINGO_API_KEY", "devnet".into()),
+        ("ALLORA_GAS_PRICE", "10".into()),
+        ("ALLORA_TX_TIMEOUT", "3s".into()),
+        ("ALLORA_READ_TIMEOUT", "2s".into()),
+        ("MNEMONIC", mnemonic.to_string()),
+        ("ALLORA_DATA_DIR", dir.join("data").display().to_string()),
+        ("ALLORA_LOG_DIR", dir.join("logs").display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in overrides {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
