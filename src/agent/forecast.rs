@@ -53,7 +53,7 @@ impl Forecaster {
         modelfile::save(&modelfile::path(&self.config.data_dir), &file)?;
         let newest = bars.last().map_or(0, |b| b.t);
         let series = Series::from_bars(&bars);
-        let (_, value) = trained.predict_at(&series, series.close.len() - 1)?;
+        let (_, value) = trained.predict_at(&series, series.newest()?)?;
         log::info!(
             "trained on {} bars up to {}: shrink {:.4}, next forecast {value}",
             bars.len(),
@@ -113,7 +113,7 @@ impl Forecaster {
             .ok_or((Miss::ModelInvalid, Error::Model("no model".into())))?;
         let series = Series::from_bars(&usable);
         let (_, v) = model
-            .predict_at(&series, series.close.len() - 1)
+            .predict_at(&series, series.newest().map_err(|e| (Miss::NoData, e))?)
             .map_err(|e| (Miss::ModelInvalid, e))?;
         self.cached = Some((at, v, "model".into()));
         Ok((v, "model".into()))

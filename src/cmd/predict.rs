@@ -91,7 +91,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
         }
         _ => {
             let seed = o.seed.or(saved.as_ref().map(|m| m.seed)).unwrap_or(0);
-            let at = s.close.len() - 1;
+            let at = s.newest()?;
             (
                 model::train(
                     &s,
@@ -104,7 +104,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
             )
         }
     };
-    let (raw, value) = trained.predict_at(&s, s.close.len() - 1)?;
+    let (raw, value) = trained.predict_at(&s, s.newest()?)?;
     f.value = value;
     f.source = source.into();
     f.detail = json!({"raw": raw, "shrink": trained.shrink, "seed": trained.seed,

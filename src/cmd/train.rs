@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cmd::{unexpected, Command, Ctx};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::{clock, modelfile};
 use crate::logic::bars::{format_time, Bar, Series};
 use crate::logic::model::{self, Params, Spans};
@@ -105,11 +105,7 @@ pub fn bench_model(bars: &[Bar]) -> Result<(f64, f64)> {
         validation: 168,
     };
     let s = Series::from_bars(bars);
-    let at = s
-        .close
-        .len()
-        .checked_sub(1)
-        .ok_or_else(|| Error::Data("no bars".into()))?;
+    let at = s.newest()?;
     let started = Instant::now();
     let t = model::train(&s, at, &spans, &Params::DEFAULT, 0)?;
     let train_ms = started.elapsed().as_secs_f64() * 1e3;

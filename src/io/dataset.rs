@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::{clock, market};
 use crate::logic::bars::{self, Bar, Series};
 use crate::logic::features::LOOKBACK;
@@ -68,11 +68,7 @@ pub fn train_at_newest(
     trained_at: i64,
 ) -> Result<(model::Trained, ModelFile)> {
     let s = Series::from_bars(bars);
-    let at = s
-        .close
-        .len()
-        .checked_sub(1)
-        .ok_or_else(|| Error::Data("no bars".into()))?;
+    let at = s.newest()?;
     let t = model::train(&s, at, &spans(c), &Params::DEFAULT, seed)?;
     let file = model_format::describe(&t, &s, at, &c.ticker, trained_at)?;
     Ok((t, file))

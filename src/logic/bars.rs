@@ -250,6 +250,14 @@ impl Series {
         self.start + i as i64 * HOUR
     }
 
+    /// Grid index of the newest hour; an error for an empty series.
+    pub fn newest(&self) -> Result<usize> {
+        self.close
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| Error::Data("no bars".into()))
+    }
+
     /// Grid index of the last hour at or before `t`, if inside the grid.
     pub fn index_at(&self, t: i64) -> Option<usize> {
         if t < self.start || self.close.is_empty() {
