@@ -5,7 +5,7 @@
 //! instance names the first one's pid, and an idle worker costs little CPU.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use allora_worker::devnet::{self, Devnet, DevnetConfig, Fault};
@@ -13,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{bin, temp_dir};
+use crate::support::{accepted, bin, spawn_quiet, temp_dir, wait_for};
 
 /// A devnet with fast blocks and the throwaway wallet funded and registered.
 fn devnet(block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
@@ -35,31 +35,6 @@ fn env(net: &Devnet, mnemonic: &str, dir: &Path) -> Vec<(String, String)> {
     crate::support::devnet_env(net, mnemonic, dir, &[])
 }
 
-fn spawn(program: &Path, args: &[&str], env: &[(String, String)], dir: &Path) -> Child {
-    Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the worker")
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn signal(child: &Child, sig: Signal) {
     kill(Pid::from_raw(child.id() as i32), sig).expect("send signal");
 }
@@ -75,19 +50,6 @@ fn exit_of(child: &mut Child, secs: u64) -> (Option<i32>, Duration) {
 
 fn log_text(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("logs/worker.log")).unwrap_or_default()
-}
-
-fn accepted(stats: &Value, addr: &str) -> Vec<(i64, u64)> {
-    let mut out: Vec<(i64, u64)> = stats["accepted_by_nonce"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(n, workers)| Some((n.parse().ok()?, workers[addr].as_u64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
 }
 
 /// Every window from the first accepted one to the last has exactly one
@@ -117,7 +79,7 @@ fn fifty_windows_each_get_exactly_one_submission() {
     let metrics = dir.join("metrics.prom");
     let env = env(&net, &mnemonic, &dir);
     let metrics_arg = metrics.display().to_string();
-    let mut child = spawn(
+    let mut child = spawn_quiet(
         &bin(),
         &[
             "run",
@@ -167,7 +129,7 @@ fn kill_9_at_random_points_never_duplicates_or_forgets() {
     let env = env(&net, &mnemonic, &dir);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..30 {
-        let mut child = spawn(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
+        let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -178,7 +140,7 @@ fn kill_9_at_random_points_never_duplicates_or_forgets() {
         assert_eq!(code, None, "round {round}: killed by a signal");
     }
     let restarted_at = net.height();
-    let mut child = spawn(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
+    let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
     wait_for("windows after the last restart", 60, || {
         let acc = accepted(&net.stats(), &addr);
         (acc.iter()
@@ -214,7 +176,7 @@ fn sigterm_while_sleeping_and_while_broadcasting_exits_in_5s() {
     let (net, mnemonic, _) = devnet(100, 10_000, 8);
     let dir = temp_dir("daemon-term-idle");
     let env = env(&net, &mnemonic, &dir);
-    let mut child = spawn(&bin(), &["run"], &env, &dir);
+    let mut child = spawn_quiet(&bin(), &["run"], &env, &dir);
     wait_for("the worker to start", 30, || {
         log_text(&dir).contains("chain devnet-1").then_some(())
     });
@@ -230,7 +192,7 @@ fn sigterm_while_sleeping_and_while_broadcasting_exits_in_5s() {
     let dir = temp_dir("daemon-term-busy");
     let mut env = self::env(&net, &mnemonic, &dir);
     env.push(("ALLORA_TX_TIMEOUT".into(), "60s".into()));
-    let mut child = spawn(&bin(), &["run"], &env, &dir);
+    let mut child = spawn_quiet(&bin(), &["run"], &env, &dir);
     wait_for("a broadcast", 60, || {
         log_text(&dir).contains("SUBMISSION").then_some(())
     });
@@ -246,7 +208,7 @@ fn second_instance_names_the_first_pid_and_status_stop_work() {
     let (net, mnemonic, _) = devnet(100, 10_000, 8);
     let dir = temp_dir("daemon-lock");
     let env = env(&net, &mnemonic, &dir);
-    let mut first = spawn(&bin(), &["run"], &env, &dir);
+    let mut first = spawn_quiet(&bin(), &["run"], &env, &dir);
     wait_for("the first worker", 30, || {
         log_text(&dir).contains("chain devnet-1").then_some(())
     });
@@ -302,7 +264,7 @@ fn under_nohup_sighup_does_not_stop_it_sigterm_does() {
     let dir = temp_dir("daemon-nohup");
     let env = env(&net, &mnemonic, &dir);
     let program = bin().display().to_string();
-    let mut child = spawn(
+    let mut child = spawn_quiet(
         &PathBuf::from("/usr/bin/nohup"),
         &[&program, "run"],
         &env,
@@ -326,7 +288,7 @@ fn idle_worker_uses_little_cpu() {
     let (net, mnemonic, _) = devnet(200, 100_000, 8);
     let dir = temp_dir("daemon-idle");
     let env = env(&net, &mnemonic, &dir);
-    let mut child = spawn(&bin(), &["run"], &env, &dir);
+    let mut child = spawn_quiet(&bin(), &["run"], &env, &dir);
     wait_for("the worker to settle", 60, || {
         log_text(&dir).contains("trained on").then_some(())
     });
@@ -395,7 +357,7 @@ fn sd_notify_ready_status_watchdog_stopping() {
         .unwrap();
     let mut env = env(&net, &mnemonic, &dir);
     env.push(("NOTIFY_SOCKET".into(), sock_path.display().to_string()));
-    let mut child = spawn(&bin(), &["run", "--heartbeat", "1"], &env, &dir);
+    let mut child = spawn_quiet(&bin(), &["run", "--heartbeat", "1"], &env, &dir);
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
     wait_for("READY, STATUS and WATCHDOG", 60, || {
@@ -437,7 +399,7 @@ fn stop_at_ends_cleanly_and_low_balance_pauses_without_submitting() {
     let stop_arg = stop_at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let mut child = spawn(&bin(), &["run", "--stop-at", &stop_arg], &env, &dir);
+    let mut child = spawn_quiet(&bin(), &["run", "--stop-at", &stop_arg], &env, &dir);
     let (code, _) = exit_of(&mut child, 30);
     assert_eq!(code, Some(0), "a --stop-at exit is clean");
     let log = log_text(&dir);

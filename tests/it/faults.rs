@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use allora_worker::agent::{self, Options, Summary};
 use allora_worker::config::{self, Config, Sources};
@@ -18,9 +18,8 @@ use allora_worker::devnet::{self, Devnet, DevnetConfig};
 use allora_worker::io::{clock, ledger, logfile, logging};
 use allora_worker::logic::rotation::Policy;
 use allora_worker::logic::wallet::Wallet;
-use serde_json::Value;
 
-use crate::support::temp_dir;
+use crate::support::{accepted, devnet_env, temp_dir, wait_for};
 
 /// What the in-process worker wrote to "stderr".
 #[derive(Clone, Default)]
@@ -108,24 +107,11 @@ fn devnet(block_ms: u64) -> (Devnet, Wallet) {
 }
 
 fn config(net: &Devnet, dir: &Path, log_dir: &Path) -> Config {
-    let env = [
-        ("ALLORA_CHAIN_ID", "devnet-1".to_string()),
-        ("ALLORA_LCD_URLS", net.base_url()),
-        ("ALLORA_RPC_URLS", net.base_url()),
-        ("ALLORA_WS_URL", net.ws_url()),
-        ("TIINGO_URL", net.market_url()),
-        ("TIINGO_API_KEY", "devnet".into()),
-        ("ALLORA_GAS_PRICE", "10".into()),
-        ("ALLORA_TX_TIMEOUT", "3s".into()),
-        ("ALLORA_READ_TIMEOUT", "2s".into()),
-        ("ALLORA_DATA_DIR", dir.join("data").display().to_string()),
-        ("ALLORA_LOG_DIR", log_dir.display().to_string()),
-    ];
+    let log_dir = log_dir.display().to_string();
+    let mut env = devnet_env(net, "", dir, &[("ALLORA_LOG_DIR", log_dir.as_str())]);
+    env.retain(|(k, _)| k != "MNEMONIC");
     config::build(&Sources {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
+        env,
         ..Sources::default()
     })
     .unwrap()
@@ -141,31 +127,6 @@ fn start(config: Config, wallet: Wallet, windows: u64) -> std::thread::JoinHandl
         };
         agent::run(&config, &wallet, opts).expect("the daemon runs to max_windows")
     })
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Accepted submissions of `addr`, (nonce, count), by nonce.
-fn accepted(stats: &Value, addr: &str) -> Vec<(i64, u64)> {
-    let mut out: Vec<(i64, u64)> = stats["accepted_by_nonce"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(n, w)| Some((n.parse().ok()?, w[addr].as_u64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
 }
 
 fn wait_accepted(net: &Devnet, addr: &str, n: usize, secs: u64) -> Vec<(i64, u64)> {

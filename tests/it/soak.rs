@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use allora_worker::devnet::{self, Devnet, DevnetConfig, Fault};
@@ -64,17 +64,12 @@ fn env(net: &Devnet, mnemonic: &str, dir: &Path) -> Vec<(String, String)> {
 }
 
 fn spawn(env: &[(String, String)], dir: &Path) -> Child {
-    Command::new(bin())
-        .args(["run", "--poll-interval", "1", "--heartbeat", "5"])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the worker")
+    crate::support::spawn_quiet(
+        &bin(),
+        &["run", "--poll-interval", "1", "--heartbeat", "5"],
+        env,
+        dir,
+    )
 }
 
 fn rss_kb(pid: u32) -> u64 {

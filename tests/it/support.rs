@@ -118,3 +118,53 @@ pub fn devnet_env(
     }
     env
 }
+
+/// Starts `program` in `dir` with a clean environment plus `env`, its
+/// output discarded (the worker's logs go to its log dir).
+pub fn spawn_quiet(
+    program: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    dir: &Path,
+) -> std::process::Child {
+    Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the worker")
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, failing after `secs`.
+pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The devnet's accepted submissions of `addr` as (nonce, count), by nonce.
+pub fn accepted(stats: &serde_json::Value, addr: &str) -> Vec<(i64, u64)> {
+    let mut out: Vec<(i64, u64)> = stats["accepted_by_nonce"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(n, w)| Some((n.parse().ok()?, w[addr].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
