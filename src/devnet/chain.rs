@@ -130,11 +130,20 @@ pub struct Stats {
     pub rejected: BTreeMap<String, u64>,
     pub txs_broadcast: u64,
     pub txs_included: u64,
+    /// Fault name (as `--fault` spells it) → times the fault acted.
+    pub faults_fired: BTreeMap<String, u64>,
+    /// Nonce → sender → insert txs included in a block, failed ones included.
+    pub included_by_nonce: BTreeMap<i64, BTreeMap<String, u64>>,
 }
 
 impl Stats {
     pub fn reject(&mut self, reason: &str) {
         *self.rejected.entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Counts one action of the fault `name` (its `--fault` spelling).
+    pub fn fired(&mut self, name: &str) {
+        *self.faults_fired.entry(name.to_string()).or_default() += 1;
     }
 }
 
@@ -146,6 +155,8 @@ pub struct ChainFaults {
     pub hold_blocks: u64,
     pub skip_next_window: bool,
     pub wrong_chain_id: bool,
+    /// Answers that reported the wrong chain id (counted through `&self`).
+    pub wrong_chain_id_reports: std::cell::Cell<u64>,
 }
 
 /// The whole simulated chain.
@@ -252,6 +263,8 @@ impl Chain {
     /// The chain id as reported to clients (wrong under the fault).
     pub fn reported_chain_id(&self) -> String {
         if self.faults.wrong_chain_id {
+            let f = &self.faults.wrong_chain_id_reports;
+            f.set(f.get() + 1);
             format!("{}-wrong", self.chain_id)
         } else {
             self.chain_id.clone()
@@ -308,6 +321,7 @@ impl Chain {
         if height.is_multiple_of(self.epoch_blocks) {
             if self.faults.skip_next_window {
                 self.faults.skip_next_window = false;
+                self.stats.fired("skip-window");
             } else {
                 let end = height + self.window_blocks;
                 self.windows.insert(height, end);
@@ -344,6 +358,17 @@ impl Chain {
             .iter()
             .map(|(n, workers)| (n.to_string(), json!(workers)))
             .collect();
+        let included: serde_json::Map<String, Value> = self
+            .stats
+            .included_by_nonce
+            .iter()
+            .map(|(n, senders)| (n.to_string(), json!(senders)))
+            .collect();
+        let mut fired = self.stats.faults_fired.clone();
+        let wrong_ids = self.faults.wrong_chain_id_reports.get();
+        if wrong_ids > 0 {
+            fired.insert("wrong-chain-id".into(), wrong_ids);
+        }
         json!({
             "windows_opened": self.stats.windows_opened,
             "accepted": self.stats.accepted,
@@ -356,6 +381,8 @@ impl Chain {
             "txs_included": self.stats.txs_included,
             "mempool": self.mempool.len(),
             "open_nonces": self.windows.keys().rev().collect::<Vec<_>>(),
+            "faults_fired": fired,
+            "included_by_nonce": included,
         })
     }
 }

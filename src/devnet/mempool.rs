@@ -129,7 +129,11 @@ impl Chain {
             return Err(refuse("sdk", 5, log, "insufficient_funds"));
         }
         acct.check_sequence += 1;
-        let not_before = next + std::mem::take(&mut self.faults.hold_blocks);
+        let hold = std::mem::take(&mut self.faults.hold_blocks);
+        if hold > 0 {
+            self.stats.fired("hold");
+        }
+        let not_before = next + hold;
         self.mempool.push(Pending {
             hash: hash.to_string(),
             bytes: bytes.to_vec(),
@@ -175,6 +179,7 @@ impl Chain {
         if mismatch_fault {
             acct.sequence += 1;
             acct.check_sequence += 1;
+            self.stats.fired("sequence-mismatch");
         }
         if tx.sequence != acct.check_sequence {
             let log = format!(
@@ -191,6 +196,7 @@ impl Chain {
         let mut required = (tx.gas_limit as f64 * self.min_gas_price).ceil() as u128;
         if std::mem::take(&mut self.faults.insufficient_fee_once) {
             required = required.max(got.saturating_mul(2)).max(1);
+            self.stats.fired("insufficient-fee");
         }
         if got < required || got == 0 {
             let log = format!(
@@ -215,12 +221,28 @@ impl Chain {
         }
         let n = due.len();
         for p in due {
+            self.count_included(&p);
             let record = self.deliver(&p, height, now);
             self.stats.txs_included += 1;
             self.txs.insert(record.hash.clone(), record);
         }
         self.recheck();
         n
+    }
+
+    /// Counts an insert tx in `included_by_nonce`, whatever its outcome.
+    fn count_included(&mut self, p: &Pending) {
+        for m in &p.tx.messages {
+            if let Msg::InsertPayload { sender, nonce, .. } = m {
+                *self
+                    .stats
+                    .included_by_nonce
+                    .entry(*nonce)
+                    .or_default()
+                    .entry(sender.clone())
+                    .or_default() += 1;
+            }
+        }
     }
 
     /// After a block the CheckTx state restarts from the committed state

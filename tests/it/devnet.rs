@@ -514,6 +514,11 @@ fn register_submit_duplicate_and_msg_errors_in_check_order() {
     );
     assert_eq!(s["duplicates"], 1);
     assert_eq!(s["rejected"], json!({"not_registered": 1, "duplicate": 1}));
+    assert_eq!(
+        s["included_by_nonce"],
+        json!({nonce.to_string(): {w.wallet.address(): 3}}),
+        "every included insert counts, failed ones too"
+    );
     // CheckTx errors: sequence, fee, timeout height, re-broadcast of pending bytes.
     let r = broadcast(&w.base, &w.payload(nonce, 9).tx_raw);
     assert_eq!(r["code"], 32);

@@ -69,6 +69,16 @@ fn chain_faults_fire_once() {
     );
     devnet.inject(Fault::WrongChainId(false));
     assert_eq!(network(&w.base), "devnet-1");
+    let fired = &devnet.stats()["faults_fired"];
+    for name in [
+        "sequence-mismatch",
+        "insufficient-fee",
+        "hold",
+        "skip-window",
+    ] {
+        assert_eq!(fired[name], 1, "{name} acted once: {fired}");
+    }
+    assert!(fired["wrong-chain-id"].as_u64().unwrap() >= 2, "{fired}");
 }
 
 #[test]
