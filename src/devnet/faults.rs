@@ -32,12 +32,32 @@ pub enum Fault {
     SkipNextWindow,
     /// Report a different chain id in node_info, /status and block headers.
     WrongChainId(bool),
+    // Chain faults that accept first and fail after (issue 12, part A).
+    /// The next N broadcasts CheckTx accepts lose their reply (dropped
+    /// connection, then 503, then 504, in turn); the txs are included.
+    BroadcastLost(u64),
+    /// Txs included from now on are found by hash only K blocks after inclusion (0 = off).
+    IndexLag(u64),
+    /// The listener it is injected on (`inject_on`) never finds a tx by hash.
+    NoIndex,
+    /// The base gas price rises by PCT percent at the next block; DeliverTx re-checks fees.
+    FeeRise(u64),
+    /// The next N deliveries use more gas than their limit: sdk/11, fee charged.
+    GasSpike(u64),
+    /// Every tx uses this much more gas, in simulate and delivery alike.
+    GasExtra(u64),
+    /// The next N successful payloads are not admitted: code 0, no event.
+    NotAdmitted(u64),
+    /// Adds a worker to the topic's whitelist (`--whitelist`).
+    Whitelist(String),
 }
 
 impl Fault {
     /// Parses a `--fault` flag value: `http500:N`, `html:N`, `empty:N`,
     /// `hang:N`, `drop-ws`, `silent-ws`, `sequence-mismatch`,
-    /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`.
+    /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`,
+    /// `broadcast-lost:N`, `index-lag:K`, `no-index`, `fee-rise:PCT`,
+    /// `gas-spike:N`, `gas-extra:GAS`, `not-admitted:N`, `whitelist:ADDR`.
     pub fn parse(spec: &str) -> Result<Fault, String> {
         let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
         let n = || -> Result<u64, String> {
@@ -65,6 +85,14 @@ impl Fault {
             "hold" => Fault::HoldInMempool(n()?),
             "skip-window" => Fault::SkipNextWindow,
             "wrong-chain-id" => Fault::WrongChainId(true),
+            "broadcast-lost" => Fault::BroadcastLost(n()?),
+            "index-lag" => Fault::IndexLag(n()?),
+            "no-index" => Fault::NoIndex,
+            "fee-rise" => Fault::FeeRise(n()?),
+            "gas-spike" => Fault::GasSpike(n()?),
+            "gas-extra" => Fault::GasExtra(n()?),
+            "not-admitted" => Fault::NotAdmitted(n()?),
+            "whitelist" if !arg.is_empty() => Fault::Whitelist(arg.to_string()),
             _ => return Err(format!("unknown fault {spec:?}")),
         })
     }
@@ -138,6 +166,10 @@ mod tests {
         check("hold:4", Ok(Fault::HoldInMempool(4)));
         check("wrong-chain-id", Ok(Fault::WrongChainId(true)));
         check("silent-ws", Ok(Fault::SilentWebsocket));
+        check("broadcast-lost", Ok(Fault::BroadcastLost(1)));
+        check("fee-rise:50", Ok(Fault::FeeRise(50)));
+        check("whitelist:allo1x", Ok(Fault::Whitelist("allo1x".into())));
+        check("whitelist", Err(()));
         check("html:x", Err(()));
         check("nope", Err(()));
     }

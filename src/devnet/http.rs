@@ -104,6 +104,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// No reply at all: the connection is closed after the request was processed.
+    pub fn dropped() -> Reply {
+        Reply {
+            status: 0,
+            content_type: "",
+            body: String::new(),
+        }
+    }
+
     pub fn json(status: u16, body: &serde_json::Value) -> Reply {
         Reply {
             status,
@@ -189,6 +198,9 @@ fn handle(shared: &Shared, me: &Listener, mut stream: TcpStream) {
             body: String::new(),
         },
     };
+    if reply.status == 0 {
+        return;
+    }
     let _ = write_reply(&mut stream, &reply);
 }
 
@@ -306,6 +318,8 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Unknown",
     }
 }

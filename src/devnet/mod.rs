@@ -22,7 +22,10 @@ pub mod faults;
 mod http;
 pub mod market;
 pub mod mempool;
+mod msg_server;
 mod routes;
+mod txcache;
+pub mod txlog;
 pub mod verifier;
 mod ws;
 
@@ -69,6 +72,10 @@ pub struct DevnetConfig {
     pub start_height: u64,
     /// Server websocket ping interval.
     pub ws_ping_ms: u64,
+    /// CometBFT's tx cache size (0 = no cache).
+    pub tx_cache: usize,
+    /// Only whitelisted workers may submit (`whitelist:ADDR` adds one).
+    pub whitelist: bool,
 }
 
 impl Default for DevnetConfig {
@@ -91,6 +98,8 @@ impl Default for DevnetConfig {
             seed: 1,
             start_height: 0,
             ws_ping_ms: 10_000,
+            tx_cache: 10_000,
+            whitelist: false,
         }
     }
 }
@@ -203,6 +212,18 @@ impl Devnet {
         format!("ws://{}/websocket", self.first_addr())
     }
 
+    /// The LCD URLs, comma-separated: the `no-index` listeners first, then `base_url`.
+    pub fn lcd_urls(&self) -> String {
+        let chain = self.shared.chain();
+        let mut urls: Vec<String> = chain
+            .no_index
+            .iter()
+            .map(|h| format!("http://{h}"))
+            .collect();
+        urls.push(self.base_url());
+        urls.join(",")
+    }
+
     /// The Tiingo-compatible base URL.
     pub fn market_url(&self) -> String {
         self.base_url()
@@ -239,6 +260,9 @@ impl Devnet {
             .iter()
             .find(|l| l.base_url() == base_url.trim_end_matches('/'))
         {
+            Some(l) if fault == Fault::NoIndex => {
+                self.shared.chain().no_index.insert(l.addr.to_string());
+            }
             Some(l) => {
                 if !l.inject(&fault) {
                     self.inject_chain(&fault);
@@ -257,8 +281,26 @@ impl Devnet {
             Fault::HoldInMempool(k) => f.hold_blocks = *k,
             Fault::SkipNextWindow => f.skip_next_window = true,
             Fault::WrongChainId(on) => f.wrong_chain_id = *on,
+            Fault::BroadcastLost(n) => f.broadcast_lost += n,
+            Fault::IndexLag(k) => f.index_lag = *k,
+            Fault::FeeRise(pct) => f.fee_rise_pct = *pct,
+            Fault::GasSpike(n) => f.gas_spike += n,
+            Fault::GasExtra(g) => f.extra_gas = *g,
+            Fault::NotAdmitted(n) => f.not_admitted += n,
+            Fault::Whitelist(addr) => {
+                if let Some(w) = chain.whitelist.as_mut() {
+                    w.insert(addr.clone());
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Opens a second LCD port that never finds a tx by hash (`no-index`); returns its base URL.
+    pub fn no_index_listener(&self) -> Result<String> {
+        let url = self.extra_listener()?;
+        self.inject_on(&url, Fault::NoIndex);
+        Ok(url)
     }
 
     /// The `/devnet/stats` document.

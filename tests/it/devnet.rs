@@ -22,6 +22,7 @@ use crate::support;
 
 mod command; // `allora-worker devnet` as a process: its settings lines and SIGTERM
 mod faults; // chain, HTTP and websocket faults, shutdown
+mod strict; // the chain's strictness: tx dump, simulate 500, tx cache, lost replies, fees, gas
 mod vectors; // the shared vector transactions through CheckTx and DeliverTx
 
 const DEADLINE: Duration = Duration::from_secs(10);
