@@ -16,7 +16,8 @@ pub const COMMAND: Command = Command {
     summary: "run a local simulated Allora chain and print the settings to use it",
     needs_wallet: false,
     usage: "Usage: allora-worker devnet [--port P] [--block-ms N] [--epoch-blocks N] [--window-blocks N]\n\
-            \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--fault SPEC]...\n\n\
+            \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--fault SPEC]...\n\
+            \x20                          [--ws-ping-ms N] [--ws-read-wait-ms N]\n\n\
             Flags:\n  \
             --port P            listen on 127.0.0.1:P (default 26657; 0 = any free port)\n  \
             --block-ms N        block interval in milliseconds (default 1000)\n  \
@@ -27,7 +28,10 @@ pub const COMMAND: Command = Command {
             --seed N            seed of the synthetic prices and the throwaway key (default 1)\n  \
             --fault SPEC        inject a fault at start: http500:N html:N empty:N hang:N drop-ws\n  \
             \x20                   silent-ws sequence-mismatch insufficient-fee hold:K skip-window\n  \
-            \x20                   wrong-chain-id\n\n\
+            \x20                   wrong-chain-id reply-lost:N (at runtime: POST SPEC to /devnet/fault)\n  \
+            --ws-ping-ms N      websocket server ping interval (default 27000, as CometBFT)\n  \
+            --ws-read-wait-ms N drop a websocket client that sends nothing, not even a pong,\n  \
+            \x20                   this long (default 30000, as CometBFT)\n\n\
             Prints KEY=VALUE lines (export them, or save them as an env file, then run\n\
             `allora-worker run`) and serves until interrupted.\n",
     run,
@@ -67,6 +71,8 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
             "emissions" => cfg.emissions = Emissions::parse(&text)?,
             "prices" => cfg.prices_csv = Some(text.into()),
             "seed" => cfg.seed = number()?,
+            "ws-ping-ms" => cfg.ws_ping_ms = number()?.max(1),
+            "ws-read-wait-ms" => cfg.ws_read_wait_ms = number()?.max(1),
             "fault" => faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?),
             _ => return Err(Error::Usage(format!("unexpected argument --{name}"))),
         }

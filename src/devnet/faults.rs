@@ -32,12 +32,17 @@ pub enum Fault {
     SkipNextWindow,
     /// Report a different chain id in node_info, /status and block headers.
     WrongChainId(bool),
+    // Part B (edges) faults: HTTP replies lost after processing.
+    /// The next N HTTP requests are processed in full, then the connection
+    /// closes without a response (the reply was lost on the way back).
+    ReplyLost(u32),
 }
 
 impl Fault {
     /// Parses a `--fault` flag value: `http500:N`, `html:N`, `empty:N`,
     /// `hang:N`, `drop-ws`, `silent-ws`, `sequence-mismatch`,
-    /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`.
+    /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`,
+    /// `reply-lost:N`.
     pub fn parse(spec: &str) -> Result<Fault, String> {
         let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
         let n = || -> Result<u64, String> {
@@ -65,8 +70,35 @@ impl Fault {
             "hold" => Fault::HoldInMempool(n()?),
             "skip-window" => Fault::SkipNextWindow,
             "wrong-chain-id" => Fault::WrongChainId(true),
+            "reply-lost" => Fault::ReplyLost(count()?),
             _ => return Err(format!("unknown fault {spec:?}")),
         })
+    }
+}
+
+impl Fault {
+    /// The SPEC `parse` reads back into this fault (`/devnet/fault` lists these).
+    pub fn spec(&self) -> String {
+        match self {
+            Fault::Http500(n) => format!("http500:{n}"),
+            Fault::HtmlPage(n) => format!("html:{n}"),
+            Fault::EmptyBody(n) => format!("empty:{n}"),
+            Fault::Hang(n) => format!("hang:{n}"),
+            Fault::DropWebsocket => "drop-ws".into(),
+            Fault::SilentWebsocket => "silent-ws".into(),
+            Fault::SequenceMismatchOnce => "sequence-mismatch".into(),
+            Fault::InsufficientFeeOnce => "insufficient-fee".into(),
+            Fault::HoldInMempool(k) => format!("hold:{k}"),
+            Fault::SkipNextWindow => "skip-window".into(),
+            Fault::WrongChainId(_) => "wrong-chain-id".into(),
+            Fault::ReplyLost(n) => format!("reply-lost:{n}"),
+        }
+    }
+
+    /// The fault's name in `faults_fired` (the SPEC without its argument).
+    pub fn name(&self) -> String {
+        let spec = self.spec();
+        spec.split(':').next().unwrap_or_default().to_string()
     }
 }
 
@@ -77,6 +109,20 @@ pub enum HttpFault {
     HtmlPage,
     EmptyBody,
     Hang,
+    ReplyLost,
+}
+
+impl HttpFault {
+    /// The fault's name in `faults_fired`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpFault::Http500 => "http500",
+            HttpFault::HtmlPage => "html",
+            HttpFault::EmptyBody => "empty",
+            HttpFault::Hang => "hang",
+            HttpFault::ReplyLost => "reply-lost",
+        }
+    }
 }
 
 /// Pending HTTP fault counts of one listener, consumed in a fixed order.
@@ -86,6 +132,7 @@ pub struct HttpFaults {
     html: u32,
     empty: u32,
     hang: u32,
+    reply_lost: u32,
 }
 
 impl HttpFaults {
@@ -96,9 +143,25 @@ impl HttpFaults {
             Fault::HtmlPage(n) => self.html += n,
             Fault::EmptyBody(n) => self.empty += n,
             Fault::Hang(n) => self.hang += n,
+            Fault::ReplyLost(n) => self.reply_lost += n,
             _ => return false,
         }
         true
+    }
+
+    /// The pending faults, as values `add` would take.
+    pub fn pending(&self) -> Vec<Fault> {
+        [
+            (self.hang, Fault::Hang as fn(u32) -> Fault),
+            (self.http500, Fault::Http500),
+            (self.html, Fault::HtmlPage),
+            (self.empty, Fault::EmptyBody),
+            (self.reply_lost, Fault::ReplyLost),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, f)| f(n))
+        .collect()
     }
 
     /// Takes one pending fault for the next request, if any.
@@ -108,6 +171,7 @@ impl HttpFaults {
             (&mut self.http500, HttpFault::Http500),
             (&mut self.html, HttpFault::HtmlPage),
             (&mut self.empty, HttpFault::EmptyBody),
+            (&mut self.reply_lost, HttpFault::ReplyLost),
         ];
         for (count, fault) in slots {
             if *count > 0 {
@@ -138,6 +202,16 @@ mod tests {
         check("hold:4", Ok(Fault::HoldInMempool(4)));
         check("wrong-chain-id", Ok(Fault::WrongChainId(true)));
         check("silent-ws", Ok(Fault::SilentWebsocket));
+        check("reply-lost:2", Ok(Fault::ReplyLost(2)));
+        for spec in [
+            "http500:3",
+            "hold:4",
+            "reply-lost:1",
+            "skip-window",
+            "drop-ws",
+        ] {
+            assert_eq!(Fault::parse(spec).unwrap().spec(), spec);
+        }
         check("html:x", Err(()));
         check("nope", Err(()));
     }

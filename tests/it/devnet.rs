@@ -21,7 +21,9 @@ use tungstenite::{Message, WebSocket};
 use crate::support;
 
 mod command; // `allora-worker devnet` as a process: its settings lines and SIGTERM
+mod control; // /devnet/fault over HTTP (inject, list, clear) and reply-lost
 mod faults; // chain, HTTP and websocket faults, shutdown
+mod keepalive; // websocket pings, the read wait, 5 subscriptions per client, counted ws faults
 mod vectors; // the shared vector transactions through CheckTx and DeliverTx
 
 const DEADLINE: Duration = Duration::from_secs(10);
