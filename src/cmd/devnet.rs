@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use crate::cmd::{unexpected, Command, Ctx};
+use crate::devnet::scheduler::Scheduler;
 use crate::devnet::{throwaway_wallet, Devnet, DevnetConfig, Fault};
 use crate::error::{Error, Result};
 use crate::logic::emissions::Emissions;
@@ -17,7 +18,8 @@ pub const COMMAND: Command = Command {
     needs_wallet: false,
     usage: "Usage: allora-worker devnet [--port P] [--block-ms N] [--epoch-blocks N] [--window-blocks N]\n\
             \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--fault SPEC]...\n\
-            \x20                          [--ws-ping-ms N] [--ws-read-wait-ms N]\n\n\
+            \x20                          [--ws-ping-ms N] [--ws-read-wait-ms N]\n\
+            \x20                          [--scheduler blocks|seconds] [--epoch-secs N] [--window-secs N]\n\n\
             Flags:\n  \
             --port P            listen on 127.0.0.1:P (default 26657; 0 = any free port)\n  \
             --block-ms N        block interval in milliseconds (default 1000)\n  \
@@ -31,7 +33,12 @@ pub const COMMAND: Command = Command {
             \x20                   wrong-chain-id reply-lost:N (at runtime: POST SPEC to /devnet/fault)\n  \
             --ws-ping-ms N      websocket server ping interval (default 27000, as CometBFT)\n  \
             --ws-read-wait-ms N drop a websocket client that sends nothing, not even a pong,\n  \
-            \x20                   this long (default 30000, as CometBFT)\n\n\
+            \x20                   this long (default 30000, as CometBFT)\n  \
+            --scheduler S       blocks (windows every --epoch-blocks) or seconds (the newest chain\n  \
+            \x20                   code's epochs: topic timing in seconds, windows by block time,\n  \
+            \x20                   /emissions/v10/epochs/{topic}) (default blocks)\n  \
+            --epoch-secs N      seconds mode: a window opens every N s of block time (default 20)\n  \
+            --window-secs N     seconds mode: a window stays open N s (default 15)\n\n\
             Prints KEY=VALUE lines (export them, or save them as an env file, then run\n\
             `allora-worker run`) and serves until interrupted.\n",
     run,
@@ -46,6 +53,7 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
         ..DevnetConfig::default()
     };
     let mut faults = Vec::new();
+    let (mut scheduler, mut epoch_secs, mut window_secs) = ("blocks".to_string(), 20, 15);
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         let name = match arg {
@@ -73,10 +81,14 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
             "seed" => cfg.seed = number()?,
             "ws-ping-ms" => cfg.ws_ping_ms = number()?.max(1),
             "ws-read-wait-ms" => cfg.ws_read_wait_ms = number()?.max(1),
+            "scheduler" => scheduler = text.clone(),
+            "epoch-secs" => epoch_secs = number()?,
+            "window-secs" => window_secs = number()?,
             "fault" => faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?),
             _ => return Err(Error::Usage(format!("unexpected argument --{name}"))),
         }
     }
+    cfg.scheduler = Scheduler::parse(&scheduler, epoch_secs, window_secs).map_err(Error::Usage)?;
     Ok((cfg, faults))
 }
 

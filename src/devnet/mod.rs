@@ -24,6 +24,7 @@ mod http;
 pub mod market;
 pub mod mempool;
 mod routes;
+pub mod scheduler;
 pub mod verifier;
 mod ws;
 
@@ -73,6 +74,8 @@ pub struct DevnetConfig {
     /// A websocket client that sends nothing, not even a pong, this long is
     /// dropped (CometBFT's `readWait`: 30 s).
     pub ws_read_wait_ms: u64,
+    /// Block windows (`epoch_blocks`) or scheduler epochs in seconds.
+    pub scheduler: scheduler::Scheduler,
 }
 
 impl Default for DevnetConfig {
@@ -96,6 +99,7 @@ impl Default for DevnetConfig {
             start_height: 0,
             ws_ping_ms: 27_000,
             ws_read_wait_ms: 30_000,
+            scheduler: scheduler::Scheduler::Blocks,
         }
     }
 }
