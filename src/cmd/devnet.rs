@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use crate::cmd::{unexpected, Command, Ctx};
+use crate::devnet::scheduler::Scheduler;
 use crate::devnet::{throwaway_wallet, Devnet, DevnetConfig, Fault};
 use crate::error::{Error, Result};
 use crate::logic::emissions::Emissions;
@@ -16,8 +17,9 @@ pub const COMMAND: Command = Command {
     summary: "run a local simulated Allora chain and print the settings to use it",
     needs_wallet: false,
     usage: "Usage: allora-worker devnet [--port P] [--block-ms N] [--epoch-blocks N] [--window-blocks N]\n\
-            \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--tx-cache N]\n\
-            \x20                          [--whitelist] [--fault SPEC]...\n\n\
+            \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--fault SPEC]...\n\
+            \x20                          [--tx-cache N] [--whitelist] [--ws-ping-ms N] [--ws-read-wait-ms N]\n\
+            \x20                          [--scheduler blocks|seconds] [--epoch-secs N] [--window-secs N]\n\n\
             Flags:\n  \
             --port P            listen on 127.0.0.1:P (default 26657; 0 = any free port)\n  \
             --block-ms N        block interval in milliseconds (default 1000)\n  \
@@ -30,9 +32,18 @@ pub const COMMAND: Command = Command {
             --whitelist         only whitelisted workers may submit (fault whitelist:ADDR adds one)\n  \
             --fault SPEC        inject a fault at start: http500:N html:N empty:N hang:N drop-ws\n  \
             \x20                   silent-ws sequence-mismatch insufficient-fee hold:K skip-window\n  \
-            \x20                   wrong-chain-id broadcast-lost:N index-lag:K no-index (adds a\n\
-            \x20                   first LCD that never indexes txs) fee-rise:PCT gas-spike:N\n\
-            \x20                   gas-extra:GAS not-admitted:N whitelist:ADDR\n\n\
+            \x20                   wrong-chain-id reply-lost:N broadcast-lost:N index-lag:K\n  \
+            \x20                   no-index (adds a first LCD that never indexes txs) fee-rise:PCT\n  \
+            \x20                   gas-spike:N gas-extra:GAS not-admitted:N whitelist:ADDR\n  \
+            \x20                   (at runtime: POST SPEC to /devnet/fault)\n  \
+            --ws-ping-ms N      websocket server ping interval (default 27000, as CometBFT)\n  \
+            --ws-read-wait-ms N drop a websocket client that sends nothing, not even a pong,\n  \
+            \x20                   this long (default 30000, as CometBFT)\n  \
+            --scheduler S       blocks (windows every --epoch-blocks) or seconds (the newest chain\n  \
+            \x20                   code's epochs: topic timing in seconds, windows by block time,\n  \
+            \x20                   /emissions/v10/epochs/{topic}) (default blocks)\n  \
+            --epoch-secs N      seconds mode: a window opens every N s of block time (default 20)\n  \
+            --window-secs N     seconds mode: a window stays open N s (default 15)\n\n\
             Prints KEY=VALUE lines (export them, or save them as an env file, then run\n\
             `allora-worker run`) and serves until interrupted.\n",
     run,
@@ -47,6 +58,7 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
         ..DevnetConfig::default()
     };
     let mut faults = Vec::new();
+    let (mut scheduler, mut epoch_secs, mut window_secs) = ("blocks".to_string(), 20, 15);
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         let name = match arg {
@@ -80,10 +92,16 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
                 cfg.tx_cache = usize::try_from(number()?)
                     .map_err(|_| Error::Usage(format!("--tx-cache {text:?} is too large")))?
             }
+            "ws-ping-ms" => cfg.ws_ping_ms = number()?.max(1),
+            "ws-read-wait-ms" => cfg.ws_read_wait_ms = number()?.max(1),
+            "scheduler" => scheduler = text.clone(),
+            "epoch-secs" => epoch_secs = number()?,
+            "window-secs" => window_secs = number()?,
             "fault" => faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?),
             _ => return Err(Error::Usage(format!("unexpected argument --{name}"))),
         }
     }
+    cfg.scheduler = Scheduler::parse(&scheduler, epoch_secs, window_secs).map_err(Error::Usage)?;
     Ok((cfg, faults))
 }
 

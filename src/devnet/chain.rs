@@ -209,6 +209,8 @@ pub struct Chain {
     pub whitelist: Option<BTreeSet<String>>,
     pub stats: Stats,
     pub faults: ChainFaults,
+    /// The seconds scheduler's epochs (`--scheduler seconds`); None in block mode.
+    pub epochs: Option<super::scheduler::Epochs>,
     pub next_account_number: u64,
 }
 
@@ -240,6 +242,7 @@ impl Chain {
             whitelist: cfg.whitelist.then(BTreeSet::new),
             stats: Stats::default(),
             faults: ChainFaults::default(),
+            epochs: super::scheduler::Epochs::new(cfg.scheduler, now),
             next_account_number: 1,
         };
         for (address, balance) in &cfg.genesis {
@@ -258,6 +261,10 @@ impl Chain {
             .map(|a| a.number + 1)
             .max()
             .unwrap_or(1);
+        if let Some(e) = &chain.epochs {
+            // Topic timing is in seconds in this mode.
+            (chain.epoch_blocks, chain.window_blocks) = (e.epoch_secs, e.window_secs);
+        }
         chain.produce_block(cfg.start_height + 1, now);
         chain
     }
@@ -319,7 +326,11 @@ impl Chain {
         }
         let num_txs = self.deliver_due(height, now);
         let mut events = begin_block_events(height);
-        events.extend(self.end_block(height));
+        if self.epochs.is_some() {
+            events.extend(self.end_block_seconds(height, now));
+        } else {
+            events.extend(self.end_block(height));
+        }
         let hash = hex::encode_upper(&sha256(format!("{}/{height}", self.chain_id).as_bytes()));
         self.blocks.push(Block {
             height,
@@ -382,6 +393,9 @@ impl Chain {
 
     /// The window status answer for the topic at the current height.
     pub fn window_status(&self) -> (bool, u64, u64, u64) {
+        if let Some(status) = self.window_status_seconds() {
+            return status;
+        }
         let h = self.height();
         let (nonce, end) = self.current_window.unwrap_or((0, 0));
         let open = nonce > 0 && nonce <= h && h <= end && self.windows.contains_key(&nonce);
@@ -427,7 +441,7 @@ impl Chain {
     }
 }
 
-fn window_opened(package: &str, topic: u64, nonce: u64, end: u64) -> Event {
+pub(super) fn window_opened(package: &str, topic: u64, nonce: u64, end: u64) -> Event {
     Event::typed(
         &format!("{package}.EventWorkerSubmissionWindowOpened"),
         &[

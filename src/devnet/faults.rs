@@ -50,6 +50,10 @@ pub enum Fault {
     NotAdmitted(u64),
     /// Adds a worker to the topic's whitelist (`--whitelist`).
     Whitelist(String),
+    // Part B (edges) faults: HTTP replies lost after processing.
+    /// The next N HTTP requests are processed in full, then the connection
+    /// closes without a response (the reply was lost on the way back).
+    ReplyLost(u32),
 }
 
 impl Fault {
@@ -58,6 +62,7 @@ impl Fault {
     /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`,
     /// `broadcast-lost:N`, `index-lag:K`, `no-index`, `fee-rise:PCT`,
     /// `gas-spike:N`, `gas-extra:GAS`, `not-admitted:N`, `whitelist:ADDR`.
+    /// `reply-lost:N`.
     pub fn parse(spec: &str) -> Result<Fault, String> {
         let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
         let n = || -> Result<u64, String> {
@@ -93,8 +98,43 @@ impl Fault {
             "gas-extra" => Fault::GasExtra(n()?),
             "not-admitted" => Fault::NotAdmitted(n()?),
             "whitelist" if !arg.is_empty() => Fault::Whitelist(arg.to_string()),
+            "reply-lost" => Fault::ReplyLost(count()?),
             _ => return Err(format!("unknown fault {spec:?}")),
         })
+    }
+}
+
+impl Fault {
+    /// The SPEC `parse` reads back into this fault (`/devnet/fault` lists these).
+    pub fn spec(&self) -> String {
+        match self {
+            Fault::Http500(n) => format!("http500:{n}"),
+            Fault::HtmlPage(n) => format!("html:{n}"),
+            Fault::EmptyBody(n) => format!("empty:{n}"),
+            Fault::Hang(n) => format!("hang:{n}"),
+            Fault::DropWebsocket => "drop-ws".into(),
+            Fault::SilentWebsocket => "silent-ws".into(),
+            Fault::SequenceMismatchOnce => "sequence-mismatch".into(),
+            Fault::InsufficientFeeOnce => "insufficient-fee".into(),
+            Fault::HoldInMempool(k) => format!("hold:{k}"),
+            Fault::SkipNextWindow => "skip-window".into(),
+            Fault::WrongChainId(_) => "wrong-chain-id".into(),
+            Fault::ReplyLost(n) => format!("reply-lost:{n}"),
+            Fault::BroadcastLost(n) => format!("broadcast-lost:{n}"),
+            Fault::IndexLag(k) => format!("index-lag:{k}"),
+            Fault::NoIndex => "no-index".into(),
+            Fault::FeeRise(pct) => format!("fee-rise:{pct}"),
+            Fault::GasSpike(n) => format!("gas-spike:{n}"),
+            Fault::GasExtra(g) => format!("gas-extra:{g}"),
+            Fault::NotAdmitted(n) => format!("not-admitted:{n}"),
+            Fault::Whitelist(addr) => format!("whitelist:{addr}"),
+        }
+    }
+
+    /// The fault's name in `faults_fired` (the SPEC without its argument).
+    pub fn name(&self) -> String {
+        let spec = self.spec();
+        spec.split(':').next().unwrap_or_default().to_string()
     }
 }
 
@@ -105,6 +145,20 @@ pub enum HttpFault {
     HtmlPage,
     EmptyBody,
     Hang,
+    ReplyLost,
+}
+
+impl HttpFault {
+    /// The fault's name in `faults_fired`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpFault::Http500 => "http500",
+            HttpFault::HtmlPage => "html",
+            HttpFault::EmptyBody => "empty",
+            HttpFault::Hang => "hang",
+            HttpFault::ReplyLost => "reply-lost",
+        }
+    }
 }
 
 /// Pending HTTP fault counts of one listener, consumed in a fixed order.
@@ -114,6 +168,7 @@ pub struct HttpFaults {
     html: u32,
     empty: u32,
     hang: u32,
+    reply_lost: u32,
 }
 
 impl HttpFaults {
@@ -124,9 +179,25 @@ impl HttpFaults {
             Fault::HtmlPage(n) => self.html += n,
             Fault::EmptyBody(n) => self.empty += n,
             Fault::Hang(n) => self.hang += n,
+            Fault::ReplyLost(n) => self.reply_lost += n,
             _ => return false,
         }
         true
+    }
+
+    /// The pending faults, as values `add` would take.
+    pub fn pending(&self) -> Vec<Fault> {
+        [
+            (self.hang, Fault::Hang as fn(u32) -> Fault),
+            (self.http500, Fault::Http500),
+            (self.html, Fault::HtmlPage),
+            (self.empty, Fault::EmptyBody),
+            (self.reply_lost, Fault::ReplyLost),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, f)| f(n))
+        .collect()
     }
 
     /// Takes one pending fault for the next request, if any.
@@ -136,6 +207,7 @@ impl HttpFaults {
             (&mut self.http500, HttpFault::Http500),
             (&mut self.html, HttpFault::HtmlPage),
             (&mut self.empty, HttpFault::EmptyBody),
+            (&mut self.reply_lost, HttpFault::ReplyLost),
         ];
         for (count, fault) in slots {
             if *count > 0 {
@@ -170,6 +242,16 @@ mod tests {
         check("fee-rise:50", Ok(Fault::FeeRise(50)));
         check("whitelist:allo1x", Ok(Fault::Whitelist("allo1x".into())));
         check("whitelist", Err(()));
+        check("reply-lost:2", Ok(Fault::ReplyLost(2)));
+        for spec in [
+            "http500:3",
+            "hold:4",
+            "reply-lost:1",
+            "skip-window",
+            "drop-ws",
+        ] {
+            assert_eq!(Fault::parse(spec).unwrap().spec(), spec);
+        }
         check("html:x", Err(()));
         check("nope", Err(()));
     }

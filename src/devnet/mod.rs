@@ -18,12 +18,14 @@ use crate::logic::secret::Secret;
 use crate::logic::wallet::{sha256, Wallet};
 
 pub mod chain;
+mod control;
 pub mod faults;
 mod http;
 pub mod market;
 pub mod mempool;
 mod msg_server;
 mod routes;
+pub mod scheduler;
 mod txcache;
 pub mod txlog;
 pub mod verifier;
@@ -70,12 +72,17 @@ pub struct DevnetConfig {
     pub seed: u64,
     /// The first block is `start_height + 1`.
     pub start_height: u64,
-    /// Server websocket ping interval.
+    /// Server websocket ping interval (CometBFT: 27 s).
     pub ws_ping_ms: u64,
     /// CometBFT's tx cache size (0 = no cache).
     pub tx_cache: usize,
     /// Only whitelisted workers may submit (`whitelist:ADDR` adds one).
     pub whitelist: bool,
+    /// A websocket client that sends nothing, not even a pong, this long is
+    /// dropped (CometBFT's `readWait`: 30 s).
+    pub ws_read_wait_ms: u64,
+    /// Block windows (`epoch_blocks`) or scheduler epochs in seconds.
+    pub scheduler: scheduler::Scheduler,
 }
 
 impl Default for DevnetConfig {
@@ -97,9 +104,11 @@ impl Default for DevnetConfig {
             prices_csv: None,
             seed: 1,
             start_height: 0,
-            ws_ping_ms: 10_000,
             tx_cache: 10_000,
             whitelist: false,
+            ws_ping_ms: 27_000,
+            ws_read_wait_ms: 30_000,
+            scheduler: scheduler::Scheduler::Blocks,
         }
     }
 }
@@ -112,6 +121,8 @@ pub(crate) struct Shared {
     stop: Mutex<bool>,
     stop_cv: Condvar,
     conns: Mutex<Vec<JoinHandle<()>>>,
+    /// Every listening port, in the order they were opened.
+    listeners: Mutex<Vec<Arc<Listener>>>,
 }
 
 impl Shared {
@@ -134,6 +145,52 @@ impl Shared {
         *guard
     }
 
+    /// The listening ports, first one first.
+    pub fn listeners(&self) -> Vec<Arc<Listener>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Injects `fault` on every listener (HTTP and websocket faults) or on the chain.
+    pub fn inject(&self, fault: &Fault) {
+        let mut chain_fault = true;
+        for l in self.listeners() {
+            chain_fault = !l.inject(fault);
+            if chain_fault {
+                break;
+            }
+        }
+        if chain_fault {
+            self.inject_chain(fault);
+        }
+    }
+
+    fn inject_chain(&self, fault: &Fault) {
+        let mut chain = self.chain();
+        let f = &mut chain.faults;
+        match fault {
+            Fault::SequenceMismatchOnce => f.sequence_mismatch_once = true,
+            Fault::InsufficientFeeOnce => f.insufficient_fee_once = true,
+            Fault::HoldInMempool(k) => f.hold_blocks = *k,
+            Fault::SkipNextWindow => f.skip_next_window = true,
+            Fault::WrongChainId(on) => f.wrong_chain_id = *on,
+            Fault::BroadcastLost(n) => f.broadcast_lost += n,
+            Fault::IndexLag(k) => f.index_lag = *k,
+            Fault::FeeRise(pct) => f.fee_rise_pct = *pct,
+            Fault::GasSpike(n) => f.gas_spike += n,
+            Fault::GasExtra(g) => f.extra_gas = *g,
+            Fault::NotAdmitted(n) => f.not_admitted += n,
+            Fault::Whitelist(addr) => {
+                if let Some(w) = chain.whitelist.as_mut() {
+                    w.insert(addr.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Runs `f` on a new connection thread that shutdown joins.
     pub fn spawn_conn(&self, f: impl FnOnce() + Send + 'static) {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,13 +205,11 @@ impl Shared {
     }
 }
 
-/// A listener and its acceptor thread.
-type Served = (Arc<Listener>, Option<JoinHandle<()>>);
-
 /// A running devnet; shuts down on `shutdown()` or drop.
 pub struct Devnet {
     shared: Arc<Shared>,
-    listeners: Mutex<Vec<Served>>,
+    /// The acceptor thread of each listener, in `Shared::listeners` order.
+    acceptors: Mutex<Vec<JoinHandle<()>>>,
     producer: Option<JoinHandle<()>>,
 }
 
@@ -170,10 +225,11 @@ impl Devnet {
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
             conns: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Vec::new()),
         });
         let devnet = Devnet {
             shared: shared.clone(),
-            listeners: Mutex::new(Vec::new()),
+            acceptors: Mutex::new(Vec::new()),
             producer: Some(spawn_producer(shared.clone())?),
         };
         devnet.listen(shared.cfg.port)?;
@@ -190,16 +246,21 @@ impl Devnet {
         ));
         let handle = http::spawn_acceptor(self.shared.clone(), listener.clone(), socket)?;
         let url = listener.base_url();
-        self.lock_listeners().push((listener, Some(handle)));
+        self.lock_acceptors().push(handle);
+        self.shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
         Ok(url)
     }
 
-    fn lock_listeners(&self) -> MutexGuard<'_, Vec<Served>> {
-        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_acceptors(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.acceptors.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn first_addr(&self) -> SocketAddr {
-        self.lock_listeners()[0].0.addr
+        self.shared.listeners()[0].addr
     }
 
     /// `http://127.0.0.1:PORT`: LCD REST, CometBFT RPC and `/devnet/stats`.
@@ -236,27 +297,14 @@ impl Devnet {
 
     /// Injects `fault` on every listener (HTTP and websocket faults) or on the chain.
     pub fn inject(&self, fault: Fault) {
-        let listeners: Vec<Arc<Listener>> = self
-            .lock_listeners()
-            .iter()
-            .map(|(l, _)| l.clone())
-            .collect();
-        for l in &listeners {
-            if !l.inject(&fault) {
-                break;
-            }
-        }
-        self.inject_chain(&fault);
+        self.shared.inject(&fault);
     }
 
     /// Injects an HTTP or websocket `fault` on the listener at `base_url` only.
     pub fn inject_on(&self, base_url: &str, fault: Fault) {
-        let listeners: Vec<Arc<Listener>> = self
-            .lock_listeners()
-            .iter()
-            .map(|(l, _)| l.clone())
-            .collect();
-        match listeners
+        match self
+            .shared
+            .listeners()
             .iter()
             .find(|l| l.base_url() == base_url.trim_end_matches('/'))
         {
@@ -265,34 +313,10 @@ impl Devnet {
             }
             Some(l) => {
                 if !l.inject(&fault) {
-                    self.inject_chain(&fault);
+                    self.shared.inject_chain(&fault);
                 }
             }
             None => log::warn!("devnet: no listener at {base_url}; fault {fault:?} not injected"),
-        }
-    }
-
-    fn inject_chain(&self, fault: &Fault) {
-        let mut chain = self.shared.chain();
-        let f = &mut chain.faults;
-        match fault {
-            Fault::SequenceMismatchOnce => f.sequence_mismatch_once = true,
-            Fault::InsufficientFeeOnce => f.insufficient_fee_once = true,
-            Fault::HoldInMempool(k) => f.hold_blocks = *k,
-            Fault::SkipNextWindow => f.skip_next_window = true,
-            Fault::WrongChainId(on) => f.wrong_chain_id = *on,
-            Fault::BroadcastLost(n) => f.broadcast_lost += n,
-            Fault::IndexLag(k) => f.index_lag = *k,
-            Fault::FeeRise(pct) => f.fee_rise_pct = *pct,
-            Fault::GasSpike(n) => f.gas_spike += n,
-            Fault::GasExtra(g) => f.extra_gas = *g,
-            Fault::NotAdmitted(n) => f.not_admitted += n,
-            Fault::Whitelist(addr) => {
-                if let Some(w) = chain.whitelist.as_mut() {
-                    w.insert(addr.clone());
-                }
-            }
-            _ => {}
         }
     }
 
@@ -319,13 +343,11 @@ impl Devnet {
     fn stop(&mut self) {
         *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.shared.stop_cv.notify_all();
-        let mut listeners = std::mem::take(&mut *self.lock_listeners());
-        for (l, handle) in listeners.iter_mut() {
+        let acceptors = std::mem::take(&mut *self.lock_acceptors());
+        for (l, handle) in self.shared.listeners().iter().zip(acceptors) {
             // Wake the blocking accept so the acceptor sees the stop flag.
             let _ = TcpStream::connect_timeout(&l.addr, Duration::from_millis(500));
-            if let Some(h) = handle.take() {
-                let _ = h.join();
-            }
+            let _ = handle.join();
         }
         if let Some(h) = self.producer.take() {
             let _ = h.join();

@@ -273,6 +273,7 @@ fn emissions(chain: &Chain, version: &str, rest: &[&str], req: &Request) -> Repl
             ok(json!({"can_submit_worker_payload": topic_ok(t)}))
         }
         ["topics", t, "workers", addr, kind] if topic_ok(t) => latest(chain, addr, kind),
+        ["epochs", t, rest @ ..] => super::scheduler::route(chain, t, rest),
         _ => error(404, 5, "Not Found"),
     }
 }

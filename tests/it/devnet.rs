@@ -21,7 +21,10 @@ use tungstenite::{Message, WebSocket};
 use crate::support;
 
 mod command; // `allora-worker devnet` as a process: its settings lines and SIGTERM
+mod control; // /devnet/fault over HTTP (inject, list, clear) and reply-lost
 mod faults; // chain, HTTP and websocket faults, shutdown
+mod keepalive; // websocket pings, the read wait, 5 subscriptions per client, counted ws faults
+mod scheduler; // --scheduler seconds: windows by block time, the epochs route, 404 in block mode
 mod strict; // the chain's strictness: tx dump, simulate 500, tx cache, lost replies, fees, gas
 mod vectors; // the shared vector transactions through CheckTx and DeliverTx
 
