@@ -85,6 +85,8 @@ pub struct Block {
     pub hash: String,
     pub events: Vec<Event>,
     pub num_txs: usize,
+    /// The included txs' bytes (dropped with the events of old blocks).
+    pub txs: Vec<Vec<u8>>,
 }
 
 /// An account: number, sequences (committed and CheckTx state) and balance.
@@ -324,7 +326,8 @@ impl Chain {
             self.gas_price *= 1.0 + rise as f64 / 100.0;
             self.stats.fired("fee-rise");
         }
-        let num_txs = self.deliver_due(height, now);
+        let txs = self.deliver_due(height, now);
+        let num_txs = txs.len();
         let mut events = begin_block_events(height);
         if self.epochs.is_some() {
             events.extend(self.end_block_seconds(height, now));
@@ -338,10 +341,12 @@ impl Chain {
             hash,
             events,
             num_txs,
+            txs,
         });
         let n = self.blocks.len();
         if n > KEEP_EVENTS {
             self.blocks[n - KEEP_EVENTS - 1].events = Vec::new();
+            self.blocks[n - KEEP_EVENTS - 1].txs = Vec::new();
         }
     }
 

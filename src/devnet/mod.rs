@@ -26,6 +26,7 @@ pub mod mempool;
 mod msg_server;
 mod routes;
 pub mod scheduler;
+mod tx_routes;
 mod txcache;
 pub mod txlog;
 pub mod verifier;

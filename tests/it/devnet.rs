@@ -20,6 +20,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::support;
 
+mod chain_rules; // the chain's codes, order and shapes: late tx, Validate codes, whitelist, labels, admission, blocks, txs, RPC
 mod command; // `allora-worker devnet` as a process: its settings lines and SIGTERM
 mod control; // /devnet/fault over HTTP (inject, list, clear) and reply-lost
 mod faults; // chain, HTTP and websocket faults, shutdown
@@ -410,7 +411,8 @@ impl Worker {
         tx::register_tx(&self.wallet, 67, &self.params(sequence, 3_000_000)).unwrap()
     }
 
-    fn open_nonce(&self) -> u64 {
+    /// The open window's nonce once at least `blocks` blocks remain in it.
+    fn open_nonce_within(&self, blocks: u64) -> u64 {
         wait_for("an open window", || {
             let s = ok(
                 &self.base,
@@ -422,9 +424,13 @@ impl Worker {
                 .as_str()?
                 .parse()
                 .ok()?;
-            (s["is_open"] == true && end >= h + 10)
+            (s["is_open"] == true && end >= h + blocks)
                 .then(|| s["current_nonce_block_height"].as_str()?.parse().ok())?
         })
+    }
+
+    fn open_nonce(&self) -> u64 {
+        self.open_nonce_within(10)
     }
 }
 
