@@ -410,18 +410,8 @@ impl Chain {
 
     /// The `/devnet/stats` document.
     pub fn stats_json(&self) -> Value {
-        let by_nonce: serde_json::Map<String, Value> = self
-            .stats
-            .accepted_by_nonce
-            .iter()
-            .map(|(n, workers)| (n.to_string(), json!(workers)))
-            .collect();
-        let included: serde_json::Map<String, Value> = self
-            .stats
-            .included_by_nonce
-            .iter()
-            .map(|(n, senders)| (n.to_string(), json!(senders)))
-            .collect();
+        let by_nonce = keyed_by_nonce(&self.stats.accepted_by_nonce);
+        let included = keyed_by_nonce(&self.stats.included_by_nonce);
         let mut fired = self.stats.faults_fired.clone();
         let wrong_ids = self.faults.wrong_chain_id_reports.get();
         if wrong_ids > 0 {
@@ -444,6 +434,15 @@ impl Chain {
             "gas_price": self.gas_price,
         })
     }
+}
+
+/// A nonce → address → count map as JSON, nonces as string keys.
+fn keyed_by_nonce<N: ToString>(map: &BTreeMap<N, BTreeMap<String, u64>>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(n, counts)| (n.to_string(), json!(counts)))
+            .collect(),
+    )
 }
 
 pub(super) fn window_opened(package: &str, topic: u64, nonce: u64, end: u64) -> Event {

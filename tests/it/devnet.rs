@@ -123,6 +123,14 @@ fn included(base: &str, hash: &str) -> Value {
     })
 }
 
+/// The event types of a `tx_response`.
+fn event_kinds(tx_response: &Value) -> Vec<&str> {
+    tx_response["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["type"].as_str()).collect())
+        .unwrap_or_default()
+}
+
 fn stats(devnet: &Devnet) -> Value {
     devnet.stats()
 }

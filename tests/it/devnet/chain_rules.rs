@@ -172,12 +172,7 @@ fn whitelist_labels_admission_and_event_keys() {
     devnet.inject(Fault::NotAdmitted(1));
     let quiet = deliver(&w, &w.payload(nonce, 3));
     assert_eq!(quiet["code"], 0);
-    let kinds: Vec<&str> = quiet["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["type"].as_str())
-        .collect();
+    let kinds = event_kinds(&quiet);
     assert!(
         !kinds.contains(&"emissions.v10.EventInsertInfererPayload"),
         "{kinds:?}"
