@@ -79,11 +79,13 @@ fn chain_pending(f: &ChainFaults) -> Vec<Fault> {
         (f.skip_next_window, Fault::SkipNextWindow),
         (f.wrong_chain_id, Fault::WrongChainId(true)),
     ];
-    flags
+    let mut pending: Vec<Fault> = flags
         .into_iter()
         .filter(|(on, _)| *on)
         .map(|(_, fault)| fault)
-        .collect()
+        .collect();
+    pending.extend(f.pending_accept_first());
+    pending
 }
 
 fn clear(shared: &Shared) {
@@ -95,6 +97,7 @@ fn clear(shared: &Shared) {
         f.hold_blocks = 0;
         f.skip_next_window = false;
         f.wrong_chain_id = false;
+        f.clear_accept_first();
     }
     for l in shared.listeners() {
         l.clear();

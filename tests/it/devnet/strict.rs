@@ -216,8 +216,21 @@ fn tx_cache_is_bounded_and_an_evicted_resend_is_sdk32() {
 #[test]
 fn lost_reply_then_resend_after_inclusion_answers_sdk32() {
     let (devnet, w) = strict_devnet(false, |c| c.tx_cache = 0);
-    devnet.inject(Fault::BroadcastLost(3));
+    // As by hand: `devnet --tx-cache 0`, then POST the fault over HTTP.
+    let (status, _, _) = http(
+        &w.base,
+        "POST",
+        "/devnet/fault",
+        "broadcast-lost:3",
+        DEADLINE,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
     devnet.inject(Fault::IndexLag(3));
+    assert_eq!(
+        ok(&w.base, "/devnet/fault"),
+        json!([{"fault": "broadcast-lost:3", "on": "chain"}, {"fault": "index-lag:3", "on": "chain"}])
+    );
     let b64 = |t: &SignedTx| base64::engine::general_purpose::STANDARD.encode(&t.tx_raw);
     let send = |t: &SignedTx| {
         let body = json!({"tx_bytes": b64(t), "mode": "BROADCAST_MODE_SYNC"}).to_string();
