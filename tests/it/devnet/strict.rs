@@ -390,3 +390,37 @@ fn a_gas_spike_runs_out_of_gas_and_charges_the_fee() {
         "the message did not run"
     );
 }
+
+#[test]
+fn check_tx_runs_the_ante_in_the_chains_order() {
+    let (devnet, w) = strict_devnet(false, |_| {});
+    wait_for("height 3", || (devnet.height() >= 3).then_some(()));
+    let reg = |p: TxParams| tx::register_tx(&w.wallet, 67, &p).unwrap();
+    let cheap = |seq: u64| w.params(seq, 100);
+    let code = |t: SignedTx| broadcast(&w.base, &t.tx_raw)["code"].as_u64();
+    let timed_out = TxParams {
+        timeout_height: 1,
+        ..cheap(5)
+    };
+    assert_eq!(
+        code(reg(timed_out)),
+        Some(30),
+        "timeout before sequence and fee"
+    );
+    assert_eq!(
+        code(reg(cheap(5))),
+        Some(32),
+        "sequence before signature and fee"
+    );
+    let forged = TxParams {
+        chain_id: "other-chain".into(),
+        ..cheap(0)
+    };
+    assert_eq!(code(reg(forged)), Some(4), "signature before fee");
+    assert_eq!(code(reg(cheap(0))), Some(13), "then the fee");
+    let s = devnet.stats();
+    assert_eq!(
+        s["rejected"],
+        json!({"timeout_height": 1, "sequence_mismatch": 1, "tx_signature": 1, "insufficient_fee": 1})
+    );
+}
