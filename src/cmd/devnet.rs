@@ -19,7 +19,8 @@ pub const COMMAND: Command = Command {
     usage: "Usage: allora-worker devnet [--port P] [--block-ms N] [--epoch-blocks N] [--window-blocks N]\n\
             \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--fault SPEC]...\n\
             \x20                          [--ws-ping-ms N] [--ws-read-wait-ms N]\n\
-            \x20                          [--scheduler blocks|seconds] [--epoch-secs N] [--window-secs N]\n\n\
+            \x20                          [--scheduler blocks|seconds] [--epoch-secs N] [--window-secs N]\n\
+            \x20                          [--state FILE]\n\n\
             Flags:\n  \
             --port P            listen on 127.0.0.1:P (default 26657; 0 = any free port)\n  \
             --block-ms N        block interval in milliseconds (default 1000)\n  \
@@ -30,7 +31,8 @@ pub const COMMAND: Command = Command {
             --seed N            seed of the synthetic prices and the throwaway key (default 1)\n  \
             --fault SPEC        inject a fault at start: http500:N html:N empty:N hang:N drop-ws\n  \
             \x20                   silent-ws sequence-mismatch insufficient-fee hold:K skip-window\n  \
-            \x20                   wrong-chain-id reply-lost:N (at runtime: POST SPEC to /devnet/fault)\n  \
+            \x20                   wrong-chain-id reply-lost:N halt:SECS upgrade-v10-at:H\n  \
+            \x20                   (at runtime: POST SPEC to /devnet/fault)\n  \
             --ws-ping-ms N      websocket server ping interval (default 27000, as CometBFT)\n  \
             --ws-read-wait-ms N drop a websocket client that sends nothing, not even a pong,\n  \
             \x20                   this long (default 30000, as CometBFT)\n  \
@@ -38,7 +40,9 @@ pub const COMMAND: Command = Command {
             \x20                   code's epochs: topic timing in seconds, windows by block time,\n  \
             \x20                   /emissions/v10/epochs/{topic}) (default blocks)\n  \
             --epoch-secs N      seconds mode: a window opens every N s of block time (default 20)\n  \
-            --window-secs N     seconds mode: a window stays open N s (default 15)\n\n\
+            --window-secs N     seconds mode: a window stays open N s (default 15)\n  \
+            --state FILE        save the chain to FILE (each second and at exit) and continue\n  \
+            \x20                   from it when FILE exists: restarted, it is the same chain\n\n\
             Prints KEY=VALUE lines (export them, or save them as an env file, then run\n\
             `allora-worker run`) and serves until interrupted.\n",
     run,
@@ -84,6 +88,7 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
             "scheduler" => scheduler = text.clone(),
             "epoch-secs" => epoch_secs = number()?,
             "window-secs" => window_secs = number()?,
+            "state" => cfg.state_file = Some(text.clone().into()),
             "fault" => faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?),
             _ => return Err(Error::Usage(format!("unexpected argument --{name}"))),
         }

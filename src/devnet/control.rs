@@ -55,7 +55,9 @@ fn inject(shared: &Shared, body: &[u8]) -> Reply {
 
 /// Every pending fault: `{"fault": SPEC, "on": "chain" | listener URL}`.
 fn pending(shared: &Shared) -> Vec<Value> {
-    let mut out: Vec<Value> = chain_pending(&shared.chain().faults)
+    let mut faults = chain_pending(&shared.chain().faults);
+    faults.extend(shared.lifecycle_pending());
+    let mut out: Vec<Value> = faults
         .iter()
         .map(|f| json!({"fault": f.spec(), "on": "chain"}))
         .collect();
@@ -96,6 +98,7 @@ fn clear(shared: &Shared) {
         f.skip_next_window = false;
         f.wrong_chain_id = false;
     }
+    shared.clear_lifecycle();
     for l in shared.listeners() {
         l.clear();
     }

@@ -2,7 +2,7 @@
 //! for, and the per-listener HTTP fault counters that decide how the next
 //! request is answered. Chain-level faults (sequence, fee, mempool hold,
 //! skipped window, wrong chain id) are applied by `chain.rs`; websocket
-//! faults by `ws.rs`. This file decides nothing about the chain itself.
+//! faults by `ws.rs`; halts and upgrades by the block producer (`mod.rs`). This file decides nothing about the chain itself.
 
 /// A fault to inject. HTTP faults count down per listener; the others act
 /// once (or, for `WrongChainId`, until switched off).
@@ -36,13 +36,19 @@ pub enum Fault {
     /// The next N HTTP requests are processed in full, then the connection
     /// closes without a response (the reply was lost on the way back).
     ReplyLost(u32),
+    /// No blocks for this many seconds; RPC and LCD keep answering with the
+    /// old height.
+    Halt(u64),
+    /// A v9 chain switches to emissions v10 at this height (the upgrade
+    /// plan is announced until then).
+    UpgradeV10At(u64),
 }
 
 impl Fault {
     /// Parses a `--fault` flag value: `http500:N`, `html:N`, `empty:N`,
     /// `hang:N`, `drop-ws`, `silent-ws`, `sequence-mismatch`,
     /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`,
-    /// `reply-lost:N`.
+    /// `reply-lost:N`, `halt:SECS`, `upgrade-v10-at:H`.
     pub fn parse(spec: &str) -> Result<Fault, String> {
         let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
         let n = || -> Result<u64, String> {
@@ -71,6 +77,11 @@ impl Fault {
             "skip-window" => Fault::SkipNextWindow,
             "wrong-chain-id" => Fault::WrongChainId(true),
             "reply-lost" => Fault::ReplyLost(count()?),
+            "halt" => Fault::Halt(n()?),
+            "upgrade-v10-at" if !arg.is_empty() => Fault::UpgradeV10At(n()?),
+            "upgrade-v10-at" => {
+                return Err(format!("fault {spec:?}: needs a height (upgrade-v10-at:H)"))
+            }
             _ => return Err(format!("unknown fault {spec:?}")),
         })
     }
@@ -92,6 +103,8 @@ impl Fault {
             Fault::SkipNextWindow => "skip-window".into(),
             Fault::WrongChainId(_) => "wrong-chain-id".into(),
             Fault::ReplyLost(n) => format!("reply-lost:{n}"),
+            Fault::Halt(secs) => format!("halt:{secs}"),
+            Fault::UpgradeV10At(h) => format!("upgrade-v10-at:{h}"),
         }
     }
 
@@ -203,6 +216,9 @@ mod tests {
         check("wrong-chain-id", Ok(Fault::WrongChainId(true)));
         check("silent-ws", Ok(Fault::SilentWebsocket));
         check("reply-lost:2", Ok(Fault::ReplyLost(2)));
+        check("halt:3", Ok(Fault::Halt(3)));
+        check("upgrade-v10-at:40", Ok(Fault::UpgradeV10At(40)));
+        check("upgrade-v10-at", Err(()));
         for spec in [
             "http500:3",
             "hold:4",

@@ -61,7 +61,7 @@ pub fn route(shared: &Shared, req: &Request) -> Reply {
         ("POST", ["cosmos", "tx", "v1beta1", "txs"]) => broadcast(&mut shared.chain(), &req.body),
         ("GET", ["cosmos", "tx", "v1beta1", "txs", hash]) => get_tx(&shared.chain(), hash),
         ("GET", ["feemarket", "v1", "gas_price", denom]) => gas_price(&shared.chain(), denom),
-        ("GET", ["cosmos", "upgrade", "v1beta1", "current_plan"]) => ok(json!({"plan": null})),
+        ("GET", ["cosmos", "upgrade", "v1beta1", "current_plan"]) => ok(shared.upgrade_plan()),
         (_, _) => error(404, 5, "Not Found"),
     }
 }
