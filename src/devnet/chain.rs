@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::mempool::Pending;
+use super::txcache::TxCache;
+use super::txlog::TxLog;
 use super::DevnetConfig;
 use crate::logic::emissions::Emissions;
 use crate::logic::hex;
@@ -109,6 +111,10 @@ pub struct TxRecord {
     pub time: OffsetDateTime,
     pub memo: String,
     pub timeout_height: u64,
+    /// The TxRaw bytes.
+    pub bytes: Vec<u8>,
+    /// The first height at which tx-by-hash finds it (`index-lag`).
+    pub indexed_at: u64,
 }
 
 /// The latest admitted inference of a worker.
@@ -157,6 +163,18 @@ pub struct ChainFaults {
     pub wrong_chain_id: bool,
     /// Answers that reported the wrong chain id (counted through `&self`).
     pub wrong_chain_id_reports: std::cell::Cell<u64>,
+    /// The next N broadcasts accepted by CheckTx lose their reply.
+    pub broadcast_lost: u64,
+    /// Txs included from now on are found by hash this many blocks late.
+    pub index_lag: u64,
+    /// Raise the base gas price by this percentage at the next block.
+    pub fee_rise_pct: u64,
+    /// The next N deliveries use more gas than their limit.
+    pub gas_spike: u64,
+    /// Every tx uses this much more gas (simulate and delivery alike).
+    pub extra_gas: u64,
+    /// The next N successful payloads are not admitted (no event, no inference).
+    pub not_admitted: u64,
 }
 
 /// The whole simulated chain.
@@ -168,6 +186,8 @@ pub struct Chain {
     pub epoch_blocks: u64,
     pub window_blocks: u64,
     pub min_gas_price: f64,
+    /// The feemarket's current base gas price (starts at `min_gas_price`).
+    pub gas_price: f64,
     pub registration_fee: u128,
     pub data_sending_fee: u128,
     pub blocks: Vec<Block>,
@@ -180,6 +200,13 @@ pub struct Chain {
     pub latest: BTreeMap<String, Inference>,
     pub mempool: Vec<Pending>,
     pub txs: HashMap<String, TxRecord>,
+    /// Every broadcast tx, for `/devnet/txs`.
+    pub txlog: TxLog,
+    pub tx_cache: TxCache,
+    /// `Host` values of listeners that never index txs (`no-index`).
+    pub no_index: BTreeSet<String>,
+    /// `--whitelist`: only these workers may submit; None = no whitelist.
+    pub whitelist: Option<BTreeSet<String>>,
     pub stats: Stats,
     pub faults: ChainFaults,
     /// The seconds scheduler's epochs (`--scheduler seconds`); None in block mode.
@@ -197,6 +224,7 @@ impl Chain {
             epoch_blocks: cfg.epoch_blocks.max(1),
             window_blocks: cfg.window_blocks,
             min_gas_price: cfg.min_gas_price,
+            gas_price: cfg.min_gas_price,
             registration_fee: cfg.registration_fee,
             data_sending_fee: cfg.data_sending_fee,
             blocks: Vec::new(),
@@ -208,6 +236,10 @@ impl Chain {
             latest: BTreeMap::new(),
             mempool: Vec::new(),
             txs: HashMap::new(),
+            txlog: TxLog::default(),
+            tx_cache: TxCache::new(cfg.tx_cache),
+            no_index: BTreeSet::new(),
+            whitelist: cfg.whitelist.then(BTreeSet::new),
             stats: Stats::default(),
             faults: ChainFaults::default(),
             epochs: super::scheduler::Epochs::new(cfg.scheduler, now),
@@ -287,6 +319,11 @@ impl Chain {
     }
 
     fn produce_block(&mut self, height: u64, now: OffsetDateTime) {
+        let rise = std::mem::take(&mut self.faults.fee_rise_pct);
+        if rise > 0 {
+            self.gas_price *= 1.0 + rise as f64 / 100.0;
+            self.stats.fired("fee-rise");
+        }
         let num_txs = self.deliver_due(height, now);
         let mut events = begin_block_events(height);
         if self.epochs.is_some() {
@@ -308,14 +345,16 @@ impl Chain {
         }
     }
 
-    /// Closes windows that ended and opens a new one every `epoch_blocks`.
+    /// Closes the windows ending at this block (a nonce is unfulfilled
+    /// through the EndBlock of `nonce + W`, C6) and opens a new one every
+    /// `epoch_blocks`.
     fn end_block(&mut self, height: u64) -> Vec<Event> {
         let mut events = Vec::new();
         let p = self.emissions.package();
         let ended: Vec<u64> = self
             .windows
             .iter()
-            .filter(|(_, end)| **end < height)
+            .filter(|(_, end)| **end <= height)
             .map(|(n, _)| *n)
             .collect();
         for nonce in ended {
@@ -397,6 +436,7 @@ impl Chain {
             "open_nonces": self.windows.keys().rev().collect::<Vec<_>>(),
             "faults_fired": fired,
             "included_by_nonce": included,
+            "gas_price": self.gas_price,
         })
     }
 }

@@ -80,6 +80,12 @@ fn chain_pending(f: &ChainFaults) -> Vec<Fault> {
         (f.hold_blocks > 0, Fault::HoldInMempool(f.hold_blocks)),
         (f.skip_next_window, Fault::SkipNextWindow),
         (f.wrong_chain_id, Fault::WrongChainId(true)),
+        (f.broadcast_lost > 0, Fault::BroadcastLost(f.broadcast_lost)),
+        (f.index_lag > 0, Fault::IndexLag(f.index_lag)),
+        (f.fee_rise_pct > 0, Fault::FeeRise(f.fee_rise_pct)),
+        (f.gas_spike > 0, Fault::GasSpike(f.gas_spike)),
+        (f.extra_gas > 0, Fault::GasExtra(f.extra_gas)),
+        (f.not_admitted > 0, Fault::NotAdmitted(f.not_admitted)),
     ];
     flags
         .into_iter()
@@ -97,6 +103,12 @@ fn clear(shared: &Shared) {
         f.hold_blocks = 0;
         f.skip_next_window = false;
         f.wrong_chain_id = false;
+        f.broadcast_lost = 0;
+        f.index_lag = 0;
+        f.fee_rise_pct = 0;
+        f.gas_spike = 0;
+        f.extra_gas = 0;
+        f.not_admitted = 0;
     }
     shared.clear_lifecycle();
     for l in shared.listeners() {

@@ -42,13 +42,32 @@ pub enum Fault {
     /// A v9 chain switches to emissions v10 at this height (the upgrade
     /// plan is announced until then).
     UpgradeV10At(u64),
+    // Chain faults that accept first and fail after (issue 12, part A).
+    /// The next N broadcasts CheckTx accepts lose their reply (dropped
+    /// connection, then 503, then 504, in turn); the txs are included.
+    BroadcastLost(u64),
+    /// Txs included from now on are found by hash only K blocks after inclusion (0 = off).
+    IndexLag(u64),
+    /// The listener it is injected on (`inject_on`) never finds a tx by hash.
+    NoIndex,
+    /// The base gas price rises by PCT percent at the next block; DeliverTx re-checks fees.
+    FeeRise(u64),
+    /// The next N deliveries use more gas than their limit: sdk/11, fee charged.
+    GasSpike(u64),
+    /// Every tx uses this much more gas, in simulate and delivery alike.
+    GasExtra(u64),
+    /// The next N successful payloads are not admitted: code 0, no event.
+    NotAdmitted(u64),
+    /// Adds a worker to the topic's whitelist (`--whitelist`).
+    Whitelist(String),
 }
 
 impl Fault {
     /// Parses a `--fault` flag value: `http500:N`, `html:N`, `empty:N`,
     /// `hang:N`, `drop-ws`, `silent-ws`, `sequence-mismatch`,
     /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`,
-    /// `reply-lost:N`, `halt:SECS`, `upgrade-v10-at:H`.
+    /// `reply-lost:N`, `halt:SECS`, `upgrade-v10-at:H`, `broadcast-lost:N`, `index-lag:K`, `no-index`, `fee-rise:PCT`,
+    /// `gas-spike:N`, `gas-extra:GAS`, `not-admitted:N`, `whitelist:ADDR`.
     pub fn parse(spec: &str) -> Result<Fault, String> {
         let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
         let n = || -> Result<u64, String> {
@@ -82,6 +101,14 @@ impl Fault {
             "upgrade-v10-at" => {
                 return Err(format!("fault {spec:?}: needs a height (upgrade-v10-at:H)"))
             }
+            "broadcast-lost" => Fault::BroadcastLost(n()?),
+            "index-lag" => Fault::IndexLag(n()?),
+            "no-index" => Fault::NoIndex,
+            "fee-rise" => Fault::FeeRise(n()?),
+            "gas-spike" => Fault::GasSpike(n()?),
+            "gas-extra" => Fault::GasExtra(n()?),
+            "not-admitted" => Fault::NotAdmitted(n()?),
+            "whitelist" if !arg.is_empty() => Fault::Whitelist(arg.to_string()),
             _ => return Err(format!("unknown fault {spec:?}")),
         })
     }
@@ -105,6 +132,14 @@ impl Fault {
             Fault::ReplyLost(n) => format!("reply-lost:{n}"),
             Fault::Halt(secs) => format!("halt:{secs}"),
             Fault::UpgradeV10At(h) => format!("upgrade-v10-at:{h}"),
+            Fault::BroadcastLost(n) => format!("broadcast-lost:{n}"),
+            Fault::IndexLag(k) => format!("index-lag:{k}"),
+            Fault::NoIndex => "no-index".into(),
+            Fault::FeeRise(pct) => format!("fee-rise:{pct}"),
+            Fault::GasSpike(n) => format!("gas-spike:{n}"),
+            Fault::GasExtra(gas) => format!("gas-extra:{gas}"),
+            Fault::NotAdmitted(n) => format!("not-admitted:{n}"),
+            Fault::Whitelist(addr) => format!("whitelist:{addr}"),
         }
     }
 
@@ -228,6 +263,10 @@ mod tests {
         ] {
             assert_eq!(Fault::parse(spec).unwrap().spec(), spec);
         }
+        check("broadcast-lost", Ok(Fault::BroadcastLost(1)));
+        check("fee-rise:50", Ok(Fault::FeeRise(50)));
+        check("whitelist:allo1x", Ok(Fault::Whitelist("allo1x".into())));
+        check("whitelist", Err(()));
         check("html:x", Err(()));
         check("nope", Err(()));
     }

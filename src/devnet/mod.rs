@@ -24,10 +24,13 @@ pub mod faults;
 mod http;
 pub mod market;
 pub mod mempool;
+mod msg_server;
 mod producer;
 mod routes;
 pub mod scheduler;
 mod state;
+mod txcache;
+pub mod txlog;
 pub mod verifier;
 mod ws;
 
@@ -81,6 +84,10 @@ pub struct DevnetConfig {
     pub scheduler: scheduler::Scheduler,
     /// `--state FILE`: the chain is saved there and restored from it at start.
     pub state_file: Option<PathBuf>,
+    /// CometBFT's tx cache size (0 = no cache).
+    pub tx_cache: usize,
+    /// Only whitelisted workers may submit (`whitelist:ADDR` adds one).
+    pub whitelist: bool,
 }
 
 impl Default for DevnetConfig {
@@ -106,6 +113,8 @@ impl Default for DevnetConfig {
             ws_read_wait_ms: 30_000,
             scheduler: scheduler::Scheduler::Blocks,
             state_file: None,
+            tx_cache: 10_000,
+            whitelist: false,
         }
     }
 }
@@ -178,6 +187,17 @@ impl Shared {
             Fault::HoldInMempool(k) => f.hold_blocks = *k,
             Fault::SkipNextWindow => f.skip_next_window = true,
             Fault::WrongChainId(on) => f.wrong_chain_id = *on,
+            Fault::BroadcastLost(n) => f.broadcast_lost += n,
+            Fault::IndexLag(k) => f.index_lag = *k,
+            Fault::FeeRise(pct) => f.fee_rise_pct = *pct,
+            Fault::GasSpike(n) => f.gas_spike += n,
+            Fault::GasExtra(g) => f.extra_gas = *g,
+            Fault::NotAdmitted(n) => f.not_admitted += n,
+            Fault::Whitelist(addr) => {
+                if let Some(w) = chain.whitelist.as_mut() {
+                    w.insert(addr.clone());
+                }
+            }
             _ => {}
         }
     }
@@ -276,6 +296,18 @@ impl Devnet {
         format!("ws://{}/websocket", self.first_addr())
     }
 
+    /// The LCD URLs, comma-separated: the `no-index` listeners first, then `base_url`.
+    pub fn lcd_urls(&self) -> String {
+        let chain = self.shared.chain();
+        let mut urls: Vec<String> = chain
+            .no_index
+            .iter()
+            .map(|h| format!("http://{h}"))
+            .collect();
+        urls.push(self.base_url());
+        urls.join(",")
+    }
+
     /// The Tiingo-compatible base URL.
     pub fn market_url(&self) -> String {
         self.base_url()
@@ -299,6 +331,9 @@ impl Devnet {
             .iter()
             .find(|l| l.base_url() == base_url.trim_end_matches('/'))
         {
+            Some(l) if fault == Fault::NoIndex => {
+                self.shared.chain().no_index.insert(l.addr.to_string());
+            }
             Some(l) => {
                 if !l.inject(&fault) {
                     self.shared.inject_chain(&fault);
@@ -306,6 +341,13 @@ impl Devnet {
             }
             None => log::warn!("devnet: no listener at {base_url}; fault {fault:?} not injected"),
         }
+    }
+
+    /// Opens a second LCD port that never finds a tx by hash (`no-index`); returns its base URL.
+    pub fn no_index_listener(&self) -> Result<String> {
+        let url = self.extra_listener()?;
+        self.inject_on(&url, Fault::NoIndex);
+        Ok(url)
     }
 
     /// The `/devnet/stats` document.

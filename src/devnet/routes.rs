@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::chain::{Block, Chain, TxRecord};
 use super::http::{Reply, Request};
-use super::mempool::{gas_used, CheckResult};
+use super::mempool::{self, CheckResult};
 use super::{verifier, Shared};
 use crate::io::clock;
 use crate::logic::emissions::Emissions;
@@ -31,6 +31,7 @@ pub fn route(shared: &Shared, req: &Request) -> Reply {
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["devnet", "stats"]) => ok(shared.chain().stats_json()),
+        ("GET", ["devnet", "txs"]) => ok(shared.chain().txlog.to_json()),
         ("GET", ["status"]) => ok(rpc_result(status(&shared.chain()))),
         ("GET", ["block"]) => block_rpc(&shared.chain(), req.query("height")),
         ("POST", [""]) => json_rpc(shared, &req.body),
@@ -55,11 +56,9 @@ pub fn route(shared: &Shared, req: &Request) -> Reply {
         ("GET", ["cosmos", "base", "tendermint", "v1beta1", "node_info"]) => {
             ok(node_info(&shared.chain()))
         }
-        ("POST", ["cosmos", "tx", "v1beta1", "simulate"]) => {
-            simulate(&mut shared.chain(), &req.body)
-        }
+        ("POST", ["cosmos", "tx", "v1beta1", "simulate"]) => simulate(&shared.chain(), &req.body),
         ("POST", ["cosmos", "tx", "v1beta1", "txs"]) => broadcast(&mut shared.chain(), &req.body),
-        ("GET", ["cosmos", "tx", "v1beta1", "txs", hash]) => get_tx(&shared.chain(), hash),
+        ("GET", ["cosmos", "tx", "v1beta1", "txs", hash]) => get_tx(&mut shared.chain(), hash, req),
         ("GET", ["feemarket", "v1", "gas_price", denom]) => gas_price(&shared.chain(), denom),
         ("GET", ["cosmos", "upgrade", "v1beta1", "current_plan"]) => ok(shared.upgrade_plan()),
         (_, _) => error(404, 5, "Not Found"),
@@ -187,7 +186,18 @@ fn json_rpc(shared: &Shared, body: &[u8]) -> Reply {
                     json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "Invalid params", "data": "tx is not base64"}}),
                 );
             };
-            let r = shared.chain().check_tx(&bytes);
+            let mut chain = shared.chain();
+            let r = chain.check_tx(&bytes);
+            if r.in_cache() {
+                return ok(
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": "Internal error", "data": "tx already exists in cache"}}),
+                );
+            }
+            if r.refusal.is_none() {
+                if let Some(lost) = lost_reply(&mut chain) {
+                    return lost;
+                }
+            }
             let (code, codespace, log) = refusal_parts(&r);
             json!({"code": code, "data": "", "log": log, "codespace": codespace, "hash": r.hash})
         }
@@ -379,7 +389,7 @@ fn gas_price(chain: &Chain, denom: &str) -> Reply {
     if denom != "uallo" {
         return error(404, 5, &format!("denom {denom} not found"));
     }
-    ok(json!({"price": {"denom": "uallo", "amount": format!("{:.18}", chain.min_gas_price)}}))
+    ok(json!({"price": {"denom": "uallo", "amount": format!("{:.18}", chain.gas_price)}}))
 }
 
 /// The `tx_bytes` of a simulate or broadcast body.
@@ -395,30 +405,61 @@ fn tx_bytes(body: &[u8]) -> Result<Vec<u8>, Reply> {
         .map_err(|_| error(400, 3, "tx_bytes is not base64"))
 }
 
-fn simulate(chain: &mut Chain, body: &[u8]) -> Reply {
+/// Simulate runs the ante (sequence, timeout) and the messages against the
+/// committed state; a refusal is the gateway's HTTP 500 (C1).
+fn simulate(chain: &Chain, body: &[u8]) -> Reply {
     let bytes = match tx_bytes(body) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let tx = match verifier::decode_tx(&bytes) {
-        Ok(tx) => tx,
-        Err(e) => return error(400, e.code(), &e.to_string()),
+    let (tx, wanted, used) = match verifier::decode_tx(&bytes) {
+        Ok(tx) => {
+            let (wanted, used) = (tx.gas_limit, chain.simulated_gas(&bytes));
+            (Ok(tx), wanted, used)
+        }
+        Err(e) => (Err(mempool::reject_refusal(e)), 0, 0),
     };
-    if let Some(a) = chain.accounts.get(&tx.signer) {
-        if a.check_sequence != tx.sequence {
+    let outcome = tx.and_then(|tx| {
+        chain.simulate_ante(&tx)?;
+        chain.simulate_msgs(&tx, chain.height())
+    });
+    match outcome {
+        Ok(()) => ok(json!({
+            "gas_info": {"gas_wanted": wanted.to_string(), "gas_used": used.to_string()},
+            "result": {"data": "", "log": "", "events": [], "msg_responses": []}
+        })),
+        Err(r) => {
             let m = format!(
-                "account sequence mismatch, expected {}, got {}: incorrect account sequence",
-                a.check_sequence, tx.sequence
+                "{} With gas wanted: '{wanted}' and gas used: '{used}' ",
+                r.log
             );
-            return error(400, 2, &m);
+            error(500, 2, &m)
         }
     }
-    // A simulated tx carries an empty signature; add the 64 bytes the signed one will have.
-    let gas = gas_used(bytes.len() + 64);
-    ok(json!({
-        "gas_info": {"gas_wanted": "0", "gas_used": gas.to_string()},
-        "result": {"data": "", "log": "", "events": [], "msg_responses": []}
-    }))
+}
+
+/// The reply a `broadcast-lost` fault leaves the client with, if it acts:
+/// the tx is in the mempool, but the connection drops or a proxy answers 503/504.
+fn lost_reply(chain: &mut Chain) -> Option<Reply> {
+    if chain.faults.broadcast_lost == 0 {
+        return None;
+    }
+    chain.faults.broadcast_lost -= 1;
+    chain.stats.fired("broadcast-lost");
+    let n = chain.stats.faults_fired.get("broadcast-lost").copied();
+    Some(match n.unwrap_or(1) % 3 {
+        1 => Reply::dropped(),
+        2 => Reply {
+            status: 503,
+            content_type: "text/plain",
+            body: "upstream connect error or disconnect/reset before headers".into(),
+        },
+        _ => Reply {
+            status: 504,
+            content_type: "text/html",
+            body: "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>".into(),
+        },
+    })
 }
 
 fn broadcast(chain: &mut Chain, body: &[u8]) -> Reply {
@@ -427,6 +468,11 @@ fn broadcast(chain: &mut Chain, body: &[u8]) -> Reply {
         Err(r) => return r,
     };
     let r = chain.check_tx(&bytes);
+    if r.refusal.is_none() {
+        if let Some(lost) = lost_reply(chain) {
+            return lost;
+        }
+    }
     let (code, codespace, raw_log) = refusal_parts(&r);
     ok(json!({"tx_response": {
         "height": "0", "txhash": r.hash, "codespace": codespace, "code": code, "data": "",
@@ -446,11 +492,29 @@ fn tx_response(t: &TxRecord) -> Value {
     })
 }
 
-fn get_tx(chain: &Chain, hash: &str) -> Reply {
-    match chain.txs.get(&hash.to_uppercase()) {
+/// A tx by hash, once indexed: never on a `no-index` listener, and
+/// `index-lag` blocks after its inclusion.
+fn get_tx(chain: &mut Chain, hash: &str, req: &Request) -> Reply {
+    let hidden = req
+        .header("host")
+        .is_some_and(|h| chain.no_index.contains(h));
+    let height = chain.height();
+    let found = match chain.txs.get(&hash.to_uppercase()) {
+        Some(t) if hidden => {
+            let _ = t;
+            chain.stats.fired("no-index");
+            None
+        }
+        Some(t) if height < t.indexed_at => {
+            chain.stats.fired("index-lag");
+            None
+        }
+        other => other.cloned(),
+    };
+    match found {
         Some(t) => ok(json!({
             "tx": {"body": {"messages": [], "memo": t.memo, "timeout_height": t.timeout_height.to_string()}},
-            "tx_response": tx_response(t)
+            "tx_response": tx_response(&t)
         })),
         None => error(404, 5, &format!("tx not found: {hash}")),
     }

@@ -2,9 +2,10 @@
 //! a second while blocks are produced, and at shutdown) and read back at
 //! start, so a devnet restarted on the same file is the same chain: height
 //! and the last block headers, accounts (number, sequence, balance, pubkey),
-//! registrations, open windows, submissions, latest inferences and included
-//! txs. Like a restarted CometBFT node it forgets its mempool; block events
-//! and the `/devnet/stats` counters start afresh.
+//! registrations, whitelist, gas price, open windows, submissions, latest
+//! inferences, included txs and the `/devnet/txs` records. Like a restarted
+//! CometBFT node it forgets its mempool and its tx cache; block events and
+//! the `/devnet/stats` counters start afresh.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,8 +14,11 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use base64::Engine;
+
 use super::chain::{Account, Chain, Event, Inference, TxRecord};
-use super::Shared;
+use super::txlog::TxLog;
+use super::{verifier, Shared};
 use crate::error::{Error, Result};
 use crate::logic::emissions::Emissions;
 use crate::logic::hex;
@@ -40,7 +44,8 @@ fn tx_json(t: &TxRecord) -> Value {
         "height": t.height, "hash": t.hash, "code": t.code, "codespace": t.codespace,
         "raw_log": t.raw_log, "gas_wanted": t.gas_wanted, "gas_used": t.gas_used,
         "events": events_json(&t.events), "time": time_text(t.time), "memo": t.memo,
-        "timeout_height": t.timeout_height,
+        "timeout_height": t.timeout_height, "indexed_at": t.indexed_at,
+        "tx_base64": base64::engine::general_purpose::STANDARD.encode(&t.bytes),
     })
 }
 
@@ -74,6 +79,8 @@ pub fn snapshot(chain: &Chain) -> Value {
         "version": 1,
         "chain_id": chain.chain_id,
         "emissions": chain.emissions.name(),
+        "gas_price": chain.gas_price,
+        "whitelist": chain.whitelist,
         "next_account_number": chain.next_account_number,
         "blocks": blocks,
         "accounts": accounts,
@@ -83,6 +90,7 @@ pub fn snapshot(chain: &Chain) -> Value {
         "submissions": chain.submissions.iter().map(|(n, w)| (n.to_string(), json!(w))).collect::<Map<_, _>>(),
         "latest": latest,
         "txs": txs.iter().map(|t| tx_json(t)).collect::<Vec<_>>(),
+        "txlog": chain.txlog.to_json(),
     })
 }
 
@@ -163,6 +171,11 @@ pub fn restore(chain: &mut Chain, v: &Value) -> Result<()> {
     }
     chain.chain_id = str_of(v, "chain_id")?.to_string();
     chain.emissions = Emissions::parse(str_of(v, "emissions")?)?;
+    chain.gas_price = field(v, "gas_price")?
+        .as_f64()
+        .ok_or_else(|| Error::Decode("devnet state: gas_price is not a number".into()))?;
+    chain.whitelist = serde_json::from_value(field(v, "whitelist")?.clone())
+        .map_err(|e| Error::Decode(format!("devnet state: whitelist: {e}")))?;
     chain.next_account_number = u64_of(v, "next_account_number")?;
     restore_blocks(chain, list(v, "blocks")?)?;
     chain.accounts.clear();
@@ -199,7 +212,34 @@ pub fn restore(chain: &mut Chain, v: &Value) -> Result<()> {
         let record = tx_record(t)?;
         chain.txs.insert(record.hash.clone(), record);
     }
+    restore_txlog(chain, list(v, "txlog")?)?;
     chain.mempool.clear();
+    Ok(())
+}
+
+fn bytes_of(v: &Value, key: &str) -> Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(str_of(v, key)?)
+        .map_err(|e| Error::Decode(format!("devnet state: {key}: {e}")))
+}
+
+/// Replays the `/devnet/txs` records into a fresh log.
+fn restore_txlog(chain: &mut Chain, records: &[Value]) -> Result<()> {
+    chain.txlog = TxLog::default();
+    for r in records {
+        let hash = str_of(r, "hash")?;
+        let bytes = bytes_of(r, "tx_base64")?;
+        let tx = verifier::decode_tx(&bytes).ok();
+        let code = r.get("code").and_then(Value::as_u64);
+        let space = str_of(r, "codespace")?;
+        let log = str_of(r, "raw_log")?;
+        let code32 = code.map(|c| u32::try_from(c).unwrap_or(u32::MAX));
+        let refusal = code32.map(|c| (c, space, log));
+        chain.txlog.broadcast(hash, &bytes, tx.as_ref(), refusal);
+        if let (Some(h), Some(c)) = (r.get("height").and_then(Value::as_u64), code32) {
+            chain.txlog.included(hash, h, c, space, log);
+        }
+    }
     Ok(())
 }
 
@@ -282,5 +322,7 @@ fn tx_record(t: &Value) -> Result<TxRecord> {
         time: time_of(t, "time")?,
         memo: str_of(t, "memo")?.to_string(),
         timeout_height: u64_of(t, "timeout_height")?,
+        bytes: bytes_of(t, "tx_base64")?,
+        indexed_at: u64_of(t, "indexed_at")?,
     })
 }
