@@ -164,3 +164,24 @@ impl Drop for Child {
         }
     }
 }
+
+#[test]
+fn bad_devnet_flags_exit_2_naming_them() {
+    let dir = support::temp_dir("devnet-flags");
+    for (args, named) in [
+        (
+            &["devnet", "--scheduler", "minutes"][..],
+            "--scheduler \"minutes\"",
+        ),
+        (&["devnet", "--fault", "halt:x"][..], "\"halt:x\""),
+        (
+            &["devnet", "--ws-read-wait-ms", "soon"][..],
+            "--ws-read-wait-ms",
+        ),
+    ] {
+        let out = support::run(&dir, args, &[]);
+        let (_, stderr) = support::texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
