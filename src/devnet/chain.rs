@@ -85,6 +85,8 @@ pub struct Block {
     pub hash: String,
     pub events: Vec<Event>,
     pub num_txs: usize,
+    /// The included txs' bytes (dropped with the events of old blocks).
+    pub txs: Vec<Vec<u8>>,
 }
 
 /// An account: number, sequences (committed and CheckTx state) and balance.
@@ -324,7 +326,8 @@ impl Chain {
             self.gas_price *= 1.0 + rise as f64 / 100.0;
             self.stats.fired("fee-rise");
         }
-        let num_txs = self.deliver_due(height, now);
+        let txs = self.deliver_due(height, now);
+        let num_txs = txs.len();
         let mut events = begin_block_events(height);
         if self.epochs.is_some() {
             events.extend(self.end_block_seconds(height, now));
@@ -338,10 +341,12 @@ impl Chain {
             hash,
             events,
             num_txs,
+            txs,
         });
         let n = self.blocks.len();
         if n > KEEP_EVENTS {
             self.blocks[n - KEEP_EVENTS - 1].events = Vec::new();
+            self.blocks[n - KEEP_EVENTS - 1].txs = Vec::new();
         }
     }
 
@@ -405,18 +410,8 @@ impl Chain {
 
     /// The `/devnet/stats` document.
     pub fn stats_json(&self) -> Value {
-        let by_nonce: serde_json::Map<String, Value> = self
-            .stats
-            .accepted_by_nonce
-            .iter()
-            .map(|(n, workers)| (n.to_string(), json!(workers)))
-            .collect();
-        let included: serde_json::Map<String, Value> = self
-            .stats
-            .included_by_nonce
-            .iter()
-            .map(|(n, senders)| (n.to_string(), json!(senders)))
-            .collect();
+        let by_nonce = keyed_by_nonce(&self.stats.accepted_by_nonce);
+        let included = keyed_by_nonce(&self.stats.included_by_nonce);
         let mut fired = self.stats.faults_fired.clone();
         let wrong_ids = self.faults.wrong_chain_id_reports.get();
         if wrong_ids > 0 {
@@ -439,6 +434,15 @@ impl Chain {
             "gas_price": self.gas_price,
         })
     }
+}
+
+/// A nonce → address → count map as JSON, nonces as string keys.
+fn keyed_by_nonce<N: ToString>(map: &BTreeMap<N, BTreeMap<String, u64>>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(n, counts)| (n.to_string(), json!(counts)))
+            .collect(),
+    )
 }
 
 pub(super) fn window_opened(package: &str, topic: u64, nonce: u64, end: u64) -> Event {

@@ -351,8 +351,6 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
         _ => "Unknown",
     }
 }

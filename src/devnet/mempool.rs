@@ -247,8 +247,8 @@ impl Chain {
         Ok(())
     }
 
-    /// Delivers every pending tx due at `height`; returns how many were included.
-    pub(super) fn deliver_due(&mut self, height: u64, now: OffsetDateTime) -> usize {
+    /// Delivers every pending tx due at `height`; returns the included txs' bytes.
+    pub(super) fn deliver_due(&mut self, height: u64, now: OffsetDateTime) -> Vec<Vec<u8>> {
         let mut held_signers = Vec::new();
         let mut due = Vec::new();
         for p in std::mem::take(&mut self.mempool) {
@@ -259,7 +259,7 @@ impl Chain {
                 due.push(p);
             }
         }
-        let n = due.len();
+        let mut included = Vec::new();
         for p in due {
             self.count_included(&p);
             let record = self.deliver(&p, height, now);
@@ -270,9 +270,10 @@ impl Chain {
             let (code, space, log) = (record.code, &record.codespace, &record.raw_log);
             self.txlog.included(&record.hash, height, code, space, log);
             self.txs.insert(record.hash.clone(), record);
+            included.push(p.bytes);
         }
         self.recheck();
-        n
+        included
     }
 
     /// Counts an insert tx in `included_by_nonce`, whatever its outcome.

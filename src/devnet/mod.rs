@@ -29,6 +29,7 @@ mod producer;
 mod routes;
 pub mod scheduler;
 mod state;
+mod tx_routes;
 mod txcache;
 pub mod txlog;
 pub mod verifier;

@@ -367,3 +367,30 @@ pub fn verify_bundle_signature(
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bech32::Hrp;
+
+    #[test]
+    fn addresses_are_allo_bech32_of_20_or_32_bytes() {
+        let addr = |hrp: &str, len: usize| {
+            bech32::encode::<Bech32>(Hrp::parse(hrp).unwrap(), &vec![7u8; len]).unwrap()
+        };
+        let check = |a: &str, ok: bool| {
+            let got = check_address(a, "worker");
+            assert_eq!(got.is_ok(), ok, "{a}: {got:?}");
+            if let Err(e) = got {
+                assert_eq!(e.code(), 7, "{a}");
+            }
+        };
+        check(&addr("allo", 20), true);
+        check(&addr("allo", 32), true);
+        check(&addr("allo", 21), false);
+        check(&addr("allo", 0), false);
+        check(&addr("cosmos", 20), false);
+        check(&addr("allo", 20).to_uppercase(), false);
+        check("allo1xyz", false);
+    }
+}

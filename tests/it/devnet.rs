@@ -20,6 +20,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::support;
 
+mod chain_rules; // the chain's codes, order and shapes: late tx, Validate codes, whitelist, labels, admission, blocks, txs, RPC
 mod command; // `allora-worker devnet` as a process: its settings lines and SIGTERM
 mod control; // /devnet/fault over HTTP (inject, list, clear) and reply-lost
 mod faults; // chain, HTTP and websocket faults, shutdown
@@ -121,6 +122,14 @@ fn included(base: &str, hash: &str) -> Value {
         let (status, v) = get(base, &format!("/cosmos/tx/v1beta1/txs/{hash}"));
         (status == 200).then(|| v["tx_response"].clone())
     })
+}
+
+/// The event types of a `tx_response`.
+fn event_kinds(tx_response: &Value) -> Vec<&str> {
+    tx_response["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["type"].as_str()).collect())
+        .unwrap_or_default()
 }
 
 fn stats(devnet: &Devnet) -> Value {
@@ -411,7 +420,8 @@ impl Worker {
         tx::register_tx(&self.wallet, 67, &self.params(sequence, 3_000_000)).unwrap()
     }
 
-    fn open_nonce(&self) -> u64 {
+    /// The open window's nonce once at least `blocks` blocks remain in it.
+    fn open_nonce_within(&self, blocks: u64) -> u64 {
         wait_for("an open window", || {
             let s = ok(
                 &self.base,
@@ -423,9 +433,13 @@ impl Worker {
                 .as_str()?
                 .parse()
                 .ok()?;
-            (s["is_open"] == true && end >= h + 10)
+            (s["is_open"] == true && end >= h + blocks)
                 .then(|| s["current_nonce_block_height"].as_str()?.parse().ok())?
         })
+    }
+
+    fn open_nonce(&self) -> u64 {
+        self.open_nonce_within(10)
     }
 }
 

@@ -8,7 +8,10 @@ use super::*;
 
 /// A devnet with a funded worker (registered when `registered`), windows of
 /// 40 blocks open for 35, and `tweak` applied to the config.
-fn strict_devnet(registered: bool, tweak: impl FnOnce(&mut DevnetConfig)) -> (Devnet, Worker) {
+pub(super) fn strict_devnet(
+    registered: bool,
+    tweak: impl FnOnce(&mut DevnetConfig),
+) -> (Devnet, Worker) {
     let (_, wallet) = throwaway_wallet(9).unwrap();
     let mut cfg = DevnetConfig {
         genesis: vec![(wallet.address().to_string(), FUNDS)],
@@ -34,14 +37,14 @@ fn strict_devnet(registered: bool, tweak: impl FnOnce(&mut DevnetConfig)) -> (De
     )
 }
 
-fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
+pub(super) fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
     let (status, _, text) =
         http(base, "POST", path, &body.to_string(), DEADLINE).expect("POST answers");
     let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text:?}"));
     (status, v)
 }
 
-fn simulate(base: &str, tx: &SignedTx) -> (u16, Value) {
+pub(super) fn simulate(base: &str, tx: &SignedTx) -> (u16, Value) {
     let b64 = base64::engine::general_purpose::STANDARD.encode(tx::unsigned_for_simulation(tx));
     post(
         base,
@@ -67,7 +70,7 @@ fn account(w: &Worker) -> (String, String) {
     )
 }
 
-fn code_log(r: &Value) -> (Option<u64>, Option<&str>, Option<&str>) {
+pub(super) fn code_log(r: &Value) -> (Option<u64>, Option<&str>, Option<&str>) {
     (
         r["code"].as_u64(),
         r["codespace"].as_str(),
