@@ -17,9 +17,10 @@ pub const COMMAND: Command = Command {
     summary: "run a local simulated Allora chain and print the settings to use it",
     needs_wallet: false,
     usage: "Usage: allora-worker devnet [--port P] [--block-ms N] [--epoch-blocks N] [--window-blocks N]\n\
-            \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--fault SPEC]...\n\
-            \x20                          [--tx-cache N] [--whitelist] [--ws-ping-ms N] [--ws-read-wait-ms N]\n\
-            \x20                          [--scheduler blocks|seconds] [--epoch-secs N] [--window-secs N]\n\n\
+            \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--tx-cache N]\n\
+            \x20                          [--whitelist] [--fault SPEC]... [--ws-ping-ms N] [--ws-read-wait-ms N]\n\
+            \x20                          [--scheduler blocks|seconds] [--epoch-secs N] [--window-secs N]\n\
+            \x20                          [--state FILE]\n\n\
             Flags:\n  \
             --port P            listen on 127.0.0.1:P (default 26657; 0 = any free port)\n  \
             --block-ms N        block interval in milliseconds (default 1000)\n  \
@@ -32,10 +33,10 @@ pub const COMMAND: Command = Command {
             --whitelist         only whitelisted workers may submit (fault whitelist:ADDR adds one)\n  \
             --fault SPEC        inject a fault at start: http500:N html:N empty:N hang:N drop-ws\n  \
             \x20                   silent-ws sequence-mismatch insufficient-fee hold:K skip-window\n  \
-            \x20                   wrong-chain-id reply-lost:N broadcast-lost:N index-lag:K\n  \
-            \x20                   no-index (adds a first LCD that never indexes txs) fee-rise:PCT\n  \
-            \x20                   gas-spike:N gas-extra:GAS not-admitted:N whitelist:ADDR\n  \
-            \x20                   (at runtime: POST SPEC to /devnet/fault)\n  \
+            \x20                   wrong-chain-id broadcast-lost:N index-lag:K no-index (adds a\n  \
+            \x20                   first LCD that never indexes txs) fee-rise:PCT gas-spike:N\n  \
+            \x20                   gas-extra:GAS not-admitted:N whitelist:ADDR reply-lost:N halt:SECS\n  \
+            \x20                   upgrade-v10-at:H (at runtime: POST SPEC to /devnet/fault)\n  \
             --ws-ping-ms N      websocket server ping interval (default 27000, as CometBFT)\n  \
             --ws-read-wait-ms N drop a websocket client that sends nothing, not even a pong,\n  \
             \x20                   this long (default 30000, as CometBFT)\n  \
@@ -43,7 +44,9 @@ pub const COMMAND: Command = Command {
             \x20                   code's epochs: topic timing in seconds, windows by block time,\n  \
             \x20                   /emissions/v10/epochs/{topic}) (default blocks)\n  \
             --epoch-secs N      seconds mode: a window opens every N s of block time (default 20)\n  \
-            --window-secs N     seconds mode: a window stays open N s (default 15)\n\n\
+            --window-secs N     seconds mode: a window stays open N s (default 15)\n  \
+            --state FILE        save the chain to FILE (each second and at exit) and continue\n  \
+            \x20                   from it when FILE exists: restarted, it is the same chain\n\n\
             Prints KEY=VALUE lines (export them, or save them as an env file, then run\n\
             `allora-worker run`) and serves until interrupted.\n",
     run,
@@ -88,15 +91,16 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
             "emissions" => cfg.emissions = Emissions::parse(&text)?,
             "prices" => cfg.prices_csv = Some(text.into()),
             "seed" => cfg.seed = number()?,
-            "tx-cache" => {
-                cfg.tx_cache = usize::try_from(number()?)
-                    .map_err(|_| Error::Usage(format!("--tx-cache {text:?} is too large")))?
-            }
             "ws-ping-ms" => cfg.ws_ping_ms = number()?.max(1),
             "ws-read-wait-ms" => cfg.ws_read_wait_ms = number()?.max(1),
             "scheduler" => scheduler = text.clone(),
             "epoch-secs" => epoch_secs = number()?,
             "window-secs" => window_secs = number()?,
+            "state" => cfg.state_file = Some(text.clone().into()),
+            "tx-cache" => {
+                cfg.tx_cache = usize::try_from(number()?)
+                    .map_err(|_| Error::Usage(format!("--tx-cache {text:?} is too large")))?
+            }
             "fault" => faults.push(Fault::parse(&text).map_err(|e| Error::Usage(e.to_string()))?),
             _ => return Err(Error::Usage(format!("unexpected argument --{name}"))),
         }

@@ -179,36 +179,6 @@ pub struct ChainFaults {
     pub not_admitted: u64,
 }
 
-impl ChainFaults {
-    /// The pending faults of issue 12 part A (accept first, fail after), as SPEC values.
-    pub fn pending_accept_first(&self) -> Vec<super::Fault> {
-        use super::Fault as F;
-        let counts = [
-            (self.broadcast_lost, F::BroadcastLost as fn(u64) -> F),
-            (self.index_lag, F::IndexLag),
-            (self.fee_rise_pct, F::FeeRise),
-            (self.gas_spike, F::GasSpike),
-            (self.extra_gas, F::GasExtra),
-            (self.not_admitted, F::NotAdmitted),
-        ];
-        counts
-            .into_iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, f)| f(n))
-            .collect()
-    }
-
-    /// Clears the faults `pending_accept_first` lists.
-    pub fn clear_accept_first(&mut self) {
-        self.broadcast_lost = 0;
-        self.index_lag = 0;
-        self.fee_rise_pct = 0;
-        self.gas_spike = 0;
-        self.extra_gas = 0;
-        self.not_admitted = 0;
-    }
-}
-
 /// The whole simulated chain.
 #[derive(Debug)]
 pub struct Chain {

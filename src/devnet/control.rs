@@ -55,7 +55,9 @@ fn inject(shared: &Shared, body: &[u8]) -> Reply {
 
 /// Every pending fault: `{"fault": SPEC, "on": "chain" | listener URL}`.
 fn pending(shared: &Shared) -> Vec<Value> {
-    let mut out: Vec<Value> = chain_pending(&shared.chain().faults)
+    let mut faults = chain_pending(&shared.chain().faults);
+    faults.extend(shared.lifecycle_pending());
+    let mut out: Vec<Value> = faults
         .iter()
         .map(|f| json!({"fault": f.spec(), "on": "chain"}))
         .collect();
@@ -78,14 +80,18 @@ fn chain_pending(f: &ChainFaults) -> Vec<Fault> {
         (f.hold_blocks > 0, Fault::HoldInMempool(f.hold_blocks)),
         (f.skip_next_window, Fault::SkipNextWindow),
         (f.wrong_chain_id, Fault::WrongChainId(true)),
+        (f.broadcast_lost > 0, Fault::BroadcastLost(f.broadcast_lost)),
+        (f.index_lag > 0, Fault::IndexLag(f.index_lag)),
+        (f.fee_rise_pct > 0, Fault::FeeRise(f.fee_rise_pct)),
+        (f.gas_spike > 0, Fault::GasSpike(f.gas_spike)),
+        (f.extra_gas > 0, Fault::GasExtra(f.extra_gas)),
+        (f.not_admitted > 0, Fault::NotAdmitted(f.not_admitted)),
     ];
-    let mut pending: Vec<Fault> = flags
+    flags
         .into_iter()
         .filter(|(on, _)| *on)
         .map(|(_, fault)| fault)
-        .collect();
-    pending.extend(f.pending_accept_first());
-    pending
+        .collect()
 }
 
 fn clear(shared: &Shared) {
@@ -97,8 +103,14 @@ fn clear(shared: &Shared) {
         f.hold_blocks = 0;
         f.skip_next_window = false;
         f.wrong_chain_id = false;
-        f.clear_accept_first();
+        f.broadcast_lost = 0;
+        f.index_lag = 0;
+        f.fee_rise_pct = 0;
+        f.gas_spike = 0;
+        f.extra_gas = 0;
+        f.not_admitted = 0;
     }
+    shared.clear_lifecycle();
     for l in shared.listeners() {
         l.clear();
     }

@@ -2,7 +2,7 @@
 //! for, and the per-listener HTTP fault counters that decide how the next
 //! request is answered. Chain-level faults (sequence, fee, mempool hold,
 //! skipped window, wrong chain id) are applied by `chain.rs`; websocket
-//! faults by `ws.rs`. This file decides nothing about the chain itself.
+//! faults by `ws.rs`; halts and upgrades by the block producer (`mod.rs`). This file decides nothing about the chain itself.
 
 /// A fault to inject. HTTP faults count down per listener; the others act
 /// once (or, for `WrongChainId`, until switched off).
@@ -32,6 +32,16 @@ pub enum Fault {
     SkipNextWindow,
     /// Report a different chain id in node_info, /status and block headers.
     WrongChainId(bool),
+    // Part B (edges) faults: HTTP replies lost after processing.
+    /// The next N HTTP requests are processed in full, then the connection
+    /// closes without a response (the reply was lost on the way back).
+    ReplyLost(u32),
+    /// No blocks for this many seconds; RPC and LCD keep answering with the
+    /// old height.
+    Halt(u64),
+    /// A v9 chain switches to emissions v10 at this height (the upgrade
+    /// plan is announced until then).
+    UpgradeV10At(u64),
     // Chain faults that accept first and fail after (issue 12, part A).
     /// The next N broadcasts CheckTx accepts lose their reply (dropped
     /// connection, then 503, then 504, in turn); the txs are included.
@@ -50,19 +60,14 @@ pub enum Fault {
     NotAdmitted(u64),
     /// Adds a worker to the topic's whitelist (`--whitelist`).
     Whitelist(String),
-    // Part B (edges) faults: HTTP replies lost after processing.
-    /// The next N HTTP requests are processed in full, then the connection
-    /// closes without a response (the reply was lost on the way back).
-    ReplyLost(u32),
 }
 
 impl Fault {
     /// Parses a `--fault` flag value: `http500:N`, `html:N`, `empty:N`,
     /// `hang:N`, `drop-ws`, `silent-ws`, `sequence-mismatch`,
     /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`,
-    /// `broadcast-lost:N`, `index-lag:K`, `no-index`, `fee-rise:PCT`,
+    /// `reply-lost:N`, `halt:SECS`, `upgrade-v10-at:H`, `broadcast-lost:N`, `index-lag:K`, `no-index`, `fee-rise:PCT`,
     /// `gas-spike:N`, `gas-extra:GAS`, `not-admitted:N`, `whitelist:ADDR`.
-    /// `reply-lost:N`.
     pub fn parse(spec: &str) -> Result<Fault, String> {
         let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
         let n = || -> Result<u64, String> {
@@ -90,6 +95,12 @@ impl Fault {
             "hold" => Fault::HoldInMempool(n()?),
             "skip-window" => Fault::SkipNextWindow,
             "wrong-chain-id" => Fault::WrongChainId(true),
+            "reply-lost" => Fault::ReplyLost(count()?),
+            "halt" => Fault::Halt(n()?),
+            "upgrade-v10-at" if !arg.is_empty() => Fault::UpgradeV10At(n()?),
+            "upgrade-v10-at" => {
+                return Err(format!("fault {spec:?}: needs a height (upgrade-v10-at:H)"))
+            }
             "broadcast-lost" => Fault::BroadcastLost(n()?),
             "index-lag" => Fault::IndexLag(n()?),
             "no-index" => Fault::NoIndex,
@@ -98,7 +109,6 @@ impl Fault {
             "gas-extra" => Fault::GasExtra(n()?),
             "not-admitted" => Fault::NotAdmitted(n()?),
             "whitelist" if !arg.is_empty() => Fault::Whitelist(arg.to_string()),
-            "reply-lost" => Fault::ReplyLost(count()?),
             _ => return Err(format!("unknown fault {spec:?}")),
         })
     }
@@ -120,12 +130,14 @@ impl Fault {
             Fault::SkipNextWindow => "skip-window".into(),
             Fault::WrongChainId(_) => "wrong-chain-id".into(),
             Fault::ReplyLost(n) => format!("reply-lost:{n}"),
+            Fault::Halt(secs) => format!("halt:{secs}"),
+            Fault::UpgradeV10At(h) => format!("upgrade-v10-at:{h}"),
             Fault::BroadcastLost(n) => format!("broadcast-lost:{n}"),
             Fault::IndexLag(k) => format!("index-lag:{k}"),
             Fault::NoIndex => "no-index".into(),
             Fault::FeeRise(pct) => format!("fee-rise:{pct}"),
             Fault::GasSpike(n) => format!("gas-spike:{n}"),
-            Fault::GasExtra(g) => format!("gas-extra:{g}"),
+            Fault::GasExtra(gas) => format!("gas-extra:{gas}"),
             Fault::NotAdmitted(n) => format!("not-admitted:{n}"),
             Fault::Whitelist(addr) => format!("whitelist:{addr}"),
         }
@@ -238,11 +250,10 @@ mod tests {
         check("hold:4", Ok(Fault::HoldInMempool(4)));
         check("wrong-chain-id", Ok(Fault::WrongChainId(true)));
         check("silent-ws", Ok(Fault::SilentWebsocket));
-        check("broadcast-lost", Ok(Fault::BroadcastLost(1)));
-        check("fee-rise:50", Ok(Fault::FeeRise(50)));
-        check("whitelist:allo1x", Ok(Fault::Whitelist("allo1x".into())));
-        check("whitelist", Err(()));
         check("reply-lost:2", Ok(Fault::ReplyLost(2)));
+        check("halt:3", Ok(Fault::Halt(3)));
+        check("upgrade-v10-at:40", Ok(Fault::UpgradeV10At(40)));
+        check("upgrade-v10-at", Err(()));
         for spec in [
             "http500:3",
             "hold:4",
@@ -252,6 +263,10 @@ mod tests {
         ] {
             assert_eq!(Fault::parse(spec).unwrap().spec(), spec);
         }
+        check("broadcast-lost", Ok(Fault::BroadcastLost(1)));
+        check("fee-rise:50", Ok(Fault::FeeRise(50)));
+        check("whitelist:allo1x", Ok(Fault::Whitelist("allo1x".into())));
+        check("whitelist", Err(()));
         check("html:x", Err(()));
         check("nope", Err(()));
     }

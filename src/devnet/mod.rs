@@ -3,13 +3,14 @@
 //! endpoint and `/devnet/stats`, all on one loopback port, over a chain that
 //! produces blocks, opens worker windows and verifies every broadcast as the
 //! chain does. Uses threads (one acceptor per listener, one per connection,
-//! one block producer). Nothing in the worker may depend on this module.
+//! one block producer in `producer.rs`). Nothing in the worker may depend on
+//! this module.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::io::clock;
@@ -24,8 +25,10 @@ mod http;
 pub mod market;
 pub mod mempool;
 mod msg_server;
+mod producer;
 mod routes;
 pub mod scheduler;
+mod state;
 mod tx_routes;
 mod txcache;
 pub mod txlog;
@@ -75,15 +78,17 @@ pub struct DevnetConfig {
     pub start_height: u64,
     /// Server websocket ping interval (CometBFT: 27 s).
     pub ws_ping_ms: u64,
-    /// CometBFT's tx cache size (0 = no cache).
-    pub tx_cache: usize,
-    /// Only whitelisted workers may submit (`whitelist:ADDR` adds one).
-    pub whitelist: bool,
     /// A websocket client that sends nothing, not even a pong, this long is
     /// dropped (CometBFT's `readWait`: 30 s).
     pub ws_read_wait_ms: u64,
     /// Block windows (`epoch_blocks`) or scheduler epochs in seconds.
     pub scheduler: scheduler::Scheduler,
+    /// `--state FILE`: the chain is saved there and restored from it at start.
+    pub state_file: Option<PathBuf>,
+    /// CometBFT's tx cache size (0 = no cache).
+    pub tx_cache: usize,
+    /// Only whitelisted workers may submit (`whitelist:ADDR` adds one).
+    pub whitelist: bool,
 }
 
 impl Default for DevnetConfig {
@@ -105,11 +110,12 @@ impl Default for DevnetConfig {
             prices_csv: None,
             seed: 1,
             start_height: 0,
-            tx_cache: 10_000,
-            whitelist: false,
             ws_ping_ms: 27_000,
             ws_read_wait_ms: 30_000,
             scheduler: scheduler::Scheduler::Blocks,
+            state_file: None,
+            tx_cache: 10_000,
+            whitelist: false,
         }
     }
 }
@@ -124,6 +130,8 @@ pub(crate) struct Shared {
     conns: Mutex<Vec<JoinHandle<()>>>,
     /// Every listening port, in the order they were opened.
     listeners: Mutex<Vec<Arc<Listener>>>,
+    /// Halts and upgrades (`producer.rs`).
+    lifecycle: Mutex<producer::Lifecycle>,
 }
 
 impl Shared {
@@ -156,6 +164,9 @@ impl Shared {
 
     /// Injects `fault` on every listener (HTTP and websocket faults) or on the chain.
     pub fn inject(&self, fault: &Fault) {
+        if self.inject_lifecycle(fault) {
+            return;
+        }
         let mut chain_fault = true;
         for l in self.listeners() {
             chain_fault = !l.inject(fault);
@@ -218,7 +229,18 @@ impl Devnet {
     /// Binds 127.0.0.1:`cfg.port`, creates the genesis block and starts producing blocks.
     pub fn start(cfg: DevnetConfig) -> Result<Devnet> {
         let market = Market::load(cfg.prices_csv.as_deref(), cfg.seed)?;
-        let chain = Chain::new(&cfg, clock::system_now_utc());
+        let mut chain = Chain::new(&cfg, clock::system_now_utc());
+        if let Some(path) = &cfg.state_file {
+            if let Some(saved) = state::load(path)? {
+                state::restore(&mut chain, &saved)?;
+                log::info!(
+                    "devnet: restored {} at height {} from {}",
+                    chain.chain_id,
+                    chain.height(),
+                    path.display()
+                );
+            }
+        }
         let shared = Arc::new(Shared {
             cfg,
             chain: Mutex::new(chain),
@@ -227,11 +249,12 @@ impl Devnet {
             stop_cv: Condvar::new(),
             conns: Mutex::new(Vec::new()),
             listeners: Mutex::new(Vec::new()),
+            lifecycle: Mutex::new(producer::Lifecycle::default()),
         });
         let devnet = Devnet {
             shared: shared.clone(),
             acceptors: Mutex::new(Vec::new()),
-            producer: Some(spawn_producer(shared.clone())?),
+            producer: Some(producer::spawn(shared.clone())?),
         };
         devnet.listen(shared.cfg.port)?;
         Ok(devnet)
@@ -358,6 +381,7 @@ impl Devnet {
         for h in conns {
             let _ = h.join();
         }
+        state::save_shared(&self.shared);
     }
 }
 
@@ -376,24 +400,4 @@ pub fn throwaway_wallet(seed: u64) -> Result<(Secret<String>, Wallet)> {
     let words = Secret::new(mnemonic.to_string());
     let wallet = Wallet::from_mnemonic(&words)?;
     Ok((words, wallet))
-}
-
-/// The block producer: one block every `block_ms` of wall-clock time.
-fn spawn_producer(shared: Arc<Shared>) -> Result<JoinHandle<()>> {
-    let interval = Duration::from_millis(shared.cfg.block_ms.max(1));
-    std::thread::Builder::new()
-        .name("devnet-blocks".into())
-        .spawn(move || {
-            let mut next = Instant::now() + interval;
-            loop {
-                let wait = next.saturating_duration_since(Instant::now());
-                if shared.wait_stop(wait) {
-                    return;
-                }
-                let height = shared.chain().next_block(clock::system_now_utc());
-                log::trace!("devnet: block {height}");
-                next += interval;
-            }
-        })
-        .map_err(|e| Error::io("devnet: start the block producer", e))
 }

@@ -79,7 +79,7 @@ pub fn route(shared: &Shared, req: &Request) -> Reply {
         }
         ("GET", ["abci_query"]) => tx_routes::rpc_abci_query(&shared.chain(), json!(-1)),
         ("GET", ["feemarket", "v1", "gas_price", denom]) => gas_price(&shared.chain(), denom),
-        ("GET", ["cosmos", "upgrade", "v1beta1", "current_plan"]) => ok(json!({"plan": null})),
+        ("GET", ["cosmos", "upgrade", "v1beta1", "current_plan"]) => ok(shared.upgrade_plan()),
         (_, _) => error(404, 5, "Not Found"),
     }
 }

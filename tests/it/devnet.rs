@@ -25,6 +25,7 @@ mod command; // `allora-worker devnet` as a process: its settings lines and SIGT
 mod control; // /devnet/fault over HTTP (inject, list, clear) and reply-lost
 mod faults; // chain, HTTP and websocket faults, shutdown
 mod keepalive; // websocket pings, the read wait, 5 subscriptions per client, counted ws faults
+mod lifecycle; // halt:SECS, a restart on --state FILE, upgrade-v10-at:H
 mod scheduler; // --scheduler seconds: windows by block time, the epochs route, 404 in block mode
 mod strict; // the chain's strictness: tx dump, simulate 500, tx cache, lost replies, fees, gas
 mod vectors; // the shared vector transactions through CheckTx and DeliverTx
