@@ -216,8 +216,21 @@ fn tx_cache_is_bounded_and_an_evicted_resend_is_sdk32() {
 #[test]
 fn lost_reply_then_resend_after_inclusion_answers_sdk32() {
     let (devnet, w) = strict_devnet(false, |c| c.tx_cache = 0);
-    devnet.inject(Fault::BroadcastLost(3));
-    devnet.inject(Fault::IndexLag(3));
+    // As by hand: `devnet --tx-cache 0`, then POST the fault over HTTP.
+    let (status, _, _) = http(
+        &w.base,
+        "POST",
+        "/devnet/fault",
+        "broadcast-lost:3",
+        DEADLINE,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    devnet.inject(Fault::IndexLag(30));
+    assert_eq!(
+        ok(&w.base, "/devnet/fault"),
+        json!([{"fault": "broadcast-lost:3", "on": "chain"}, {"fault": "index-lag:30", "on": "chain"}])
+    );
     let b64 = |t: &SignedTx| base64::engine::general_purpose::STANDARD.encode(&t.tx_raw);
     let send = |t: &SignedTx| {
         let body = json!({"tx_bytes": b64(t), "mode": "BROADCAST_MODE_SYNC"}).to_string();
@@ -230,7 +243,8 @@ fn lost_reply_then_resend_after_inclusion_answers_sdk32() {
         "no reply: {lost:?}"
     );
     assert_eq!(devnet.stats()["faults_fired"]["broadcast-lost"], 1);
-    let (p1, p2) = (w.payload(w.open_nonce(), 1), w.payload(w.open_nonce(), 2));
+    // Any nonce passes CheckTx; the messages run (and fail, emissions/44) at delivery.
+    let (p1, p2) = (w.payload(1, 1), w.payload(1, 2));
     assert_eq!(send(&p1).unwrap().0, 503);
     let (status, ctype, _) = send(&p2).unwrap();
     assert_eq!((status, ctype.as_str()), (504, "text/html"));
@@ -238,15 +252,13 @@ fn lost_reply_then_resend_after_inclusion_answers_sdk32() {
         txs(&w.base).first().and_then(|r| r["height"].as_u64())
     });
     let (status, v) = get(&w.base, &format!("/cosmos/tx/v1beta1/txs/{}", reg.hash));
-    if devnet.height() < height + 3 {
-        assert_eq!((status, v["code"].as_u64()), (404, Some(5)), "{v}");
-        assert_eq!(v["message"], format!("tx not found: {}", reg.hash));
-        assert!(devnet.stats()["faults_fired"]["index-lag"].as_u64() >= Some(1));
-    }
+    assert_eq!((status, v["code"].as_u64()), (404, Some(5)), "{v}");
+    assert_eq!(v["message"], format!("tx not found: {}", reg.hash));
+    assert!(devnet.stats()["faults_fired"]["index-lag"].as_u64() >= Some(1));
     let t = included(&w.base, &reg.hash);
     assert_eq!(t["code"], 0);
     assert!(
-        devnet.height() >= height + 3,
+        devnet.height() >= height + 30,
         "found only K blocks after inclusion"
     );
     let r = broadcast(&w.base, &reg.tx_raw);
@@ -375,5 +387,39 @@ fn a_gas_spike_runs_out_of_gas_and_charges_the_fee() {
         ok(&w.base, &path)["is_registered"],
         false,
         "the message did not run"
+    );
+}
+
+#[test]
+fn check_tx_runs_the_ante_in_the_chains_order() {
+    let (devnet, w) = strict_devnet(false, |_| {});
+    wait_for("height 3", || (devnet.height() >= 3).then_some(()));
+    let reg = |p: TxParams| tx::register_tx(&w.wallet, 67, &p).unwrap();
+    let cheap = |seq: u64| w.params(seq, 100);
+    let code = |t: SignedTx| broadcast(&w.base, &t.tx_raw)["code"].as_u64();
+    let timed_out = TxParams {
+        timeout_height: 1,
+        ..cheap(5)
+    };
+    assert_eq!(
+        code(reg(timed_out)),
+        Some(30),
+        "timeout before sequence and fee"
+    );
+    assert_eq!(
+        code(reg(cheap(5))),
+        Some(32),
+        "sequence before signature and fee"
+    );
+    let forged = TxParams {
+        chain_id: "other-chain".into(),
+        ..cheap(0)
+    };
+    assert_eq!(code(reg(forged)), Some(4), "signature before fee");
+    assert_eq!(code(reg(cheap(0))), Some(13), "then the fee");
+    let s = devnet.stats();
+    assert_eq!(
+        s["rejected"],
+        json!({"timeout_height": 1, "sequence_mismatch": 1, "tx_signature": 1, "insufficient_fee": 1})
     );
 }
