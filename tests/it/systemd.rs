@@ -50,7 +50,10 @@ fn record(
     let mut buf = [0u8; 4096];
     while Instant::now() < end && !done(&seen) {
         if let Ok(n) = sock.recv(&mut buf) {
-            seen.push((Instant::now(), String::from_utf8_lossy(&buf[..n]).into_owned()));
+            seen.push((
+                Instant::now(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
         }
     }
     seen
@@ -71,7 +74,8 @@ fn ready_within_5_s_while_waiting_for_start_at_10_min_ahead() {
     let mut child = spawn_quiet(&bin(), &["run", "--start-at", &start_arg], &env, &dir);
     let seen = record(&sock, Duration::from_secs(5), |s| {
         s.iter().any(|(_, m)| m.contains("READY=1"))
-            && s.iter().any(|(_, m)| m.contains("STATUS=") && m.contains("waiting until"))
+            && s.iter()
+                .any(|(_, m)| m.contains("STATUS=") && m.contains("waiting until"))
     });
     let ready = seen.iter().find(|(_, m)| m.contains("READY=1"));
     assert!(
@@ -90,7 +94,10 @@ fn ready_within_5_s_while_waiting_for_start_at_10_min_ahead() {
     let code = wait_for("exit", 10, || child.try_wait().ok().flatten()).code();
     assert_eq!(code, Some(0));
     let log = std::fs::read_to_string(dir.join("logs/worker.log")).unwrap_or_default();
-    assert!(log.contains("SHUTDOWN"), "the shutdown line while waiting: {log}");
+    assert!(
+        log.contains("SHUTDOWN"),
+        "the shutdown line while waiting: {log}"
+    );
     assert!(!log.contains("minutes for --start-at"), "{log}");
 }
 
@@ -106,7 +113,10 @@ fn watchdog_pings_never_leave_a_gap_over_1_5_s_while_serving() {
     let ready = record(&sock, Duration::from_secs(30), |s| {
         s.iter().any(|(_, m)| m.contains("READY=1"))
     });
-    assert!(ready.iter().any(|(_, m)| m.contains("READY=1")), "{ready:?}");
+    assert!(
+        ready.iter().any(|(_, m)| m.contains("READY=1")),
+        "{ready:?}"
+    );
     let seen = record(&sock, Duration::from_secs(60), |_| false);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let code = wait_for("exit", 10, || child.try_wait().ok().flatten()).code();
