@@ -203,9 +203,7 @@ fn a_failed_start_is_recorded_where_a_detached_user_looks() {
     assert_eq!(out.status.code(), Some(3));
     let (stdout, _) = texts(&out);
     assert!(
-        stdout.contains(&format!(
-            "worker:        not running — last start failed at "
-        )),
+        stdout.contains("worker:        not running — last start failed at "),
         "{stdout}"
     );
     assert!(stdout.contains(reason), "{stdout}");
