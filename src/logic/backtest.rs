@@ -14,6 +14,7 @@ use crate::logic::bars::{format_time, Series};
 use crate::logic::features::{self, LOOKBACK};
 use crate::logic::metrics;
 use crate::logic::model::{self, Params, Spans};
+use crate::logic::scoring::{self, Czar};
 
 /// Hourly samples of realised returns behind each point's sigma.
 pub const SIGMA_WINDOW: usize = 720;
@@ -47,7 +48,7 @@ pub struct Summary {
     pub da: f64,
     pub corr: Option<f64>,
     pub zptae: f64,
-    pub czar_approx: f64,
+    pub mean_czar: f64,
 }
 
 /// The whole backtest.
@@ -162,14 +163,14 @@ fn summarize(f: &[f64], points: &[Point]) -> Summary {
         mae: metrics::mae(f, &truth),
         da: metrics::directional_accuracy(f, &truth),
         corr: metrics::correlation(f, &truth),
-        zptae: mean_loss(metrics::zptae),
-        czar_approx: mean_loss(metrics::czar_approx),
+        zptae: mean_loss(|f, t, sd| scoring::zptae(t, f, sd)),
+        mean_czar: mean_loss(|f, t, sd| Czar::REPUTER.loss(t, f, sd)),
     }
 }
 
 fn summary_json(s: &Summary) -> Value {
     json!({"rmse": s.rmse, "mae": s.mae, "da": s.da, "corr": s.corr,
-           "zptae": s.zptae, "czar_approx": s.czar_approx})
+           "zptae": s.zptae, "mean_czar": s.mean_czar})
 }
 
 /// `{"points": N, "model": {..}, "zero": {..}, "trailing_mean": {..},
@@ -212,7 +213,7 @@ pub fn to_table(r: &Report) -> String {
         "da",
         "corr",
         "zptae",
-        "czar(approx)"
+        "mean_czar"
     );
     for (name, s) in [
         ("model", &r.model),
@@ -222,7 +223,7 @@ pub fn to_table(r: &Report) -> String {
         let corr = s.corr.map_or("-".to_string(), |c| format!("{c:.3}"));
         out.push_str(&format!(
             "{name:<14} {:>8.4} {:>8.4} {:>6.3} {corr:>7} {:>7.3} {:>12.3}\n",
-            s.rmse, s.mae, s.da, s.zptae, s.czar_approx
+            s.rmse, s.mae, s.da, s.zptae, s.mean_czar
         ));
     }
     match r.dm_vs_zero {

@@ -209,7 +209,7 @@ fn backtest_json_on_a_random_walk() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["points"], 15); // (1400 - 169 - 887) / 24 + 1
     for who in ["model", "zero", "trailing_mean"] {
-        for key in ["rmse", "mae", "da", "zptae", "czar_approx"] {
+        for key in ["rmse", "mae", "da", "zptae", "mean_czar"] {
             assert!(
                 v[who][key].as_f64().is_some_and(f64::is_finite),
                 "{who}.{key}"
