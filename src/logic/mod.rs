@@ -9,6 +9,7 @@ pub mod counters;
 pub mod decimal;
 pub mod emissions;
 pub mod envfile;
+pub mod evaluate;
 pub mod event;
 pub mod features;
 pub mod gates;

@@ -212,3 +212,97 @@ fn the_n40_series_at_60_minutes_and_7_days() {
         check_small_result(&gates::to_json(&g), want, name);
     }
 }
+
+fn evaluate_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = crate::support::run(dir, args, &[]);
+    let (stdout, stderr) = crate::support::texts(&out);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    serde_json::from_str(&stdout).expect("evaluate --json prints JSON")
+}
+
+#[test]
+fn evaluate_on_the_n40_series_reproduces_the_official_values() {
+    let dir = crate::support::temp_dir("evaluate-n40");
+    let file = vectors("scoring.json");
+    let small = &file["small_gate_cases"];
+    let y = nums(&small["y_true"]);
+    let results = small["results"].as_object().unwrap();
+    let mut checked = 0;
+    for (name, series) in small["preds"].as_object().unwrap() {
+        let mut csv = String::from("timestamp,prediction,truth\n");
+        for (i, (p, t)) in nums(series).iter().zip(&y).enumerate() {
+            csv.push_str(&format!("{},{p},{t}\n", 1_735_689_600 + i as i64 * 3600));
+        }
+        let path = dir.join("preds.csv");
+        std::fs::write(&path, csv).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        for (minutes, setting) in [("60", "h=60min"), ("10080", "h=10080min (7d)")] {
+            let args = [
+                "evaluate",
+                &path,
+                "--horizon-minutes",
+                minutes,
+                "--gt-ratio",
+                "1",
+            ];
+            let got = evaluate_json(&dir, &[&args[..], &["--json", "--against-zero"]].concat());
+            let key = format!("{setting}, gt_ratio=1, no lags::{name}");
+            check_small_result(&got, &results[&key], &key);
+            assert_eq!(got["rows"], 40);
+            assert!(got["mean_czar"].is_null(), "no std column and no bars");
+            let zero = &results[&format!("{setting}, gt_ratio=1, no lags::G2 zero forecast")];
+            check_small_result(&got["zero"], zero, &format!("{key} zero"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 14);
+}
+
+#[test]
+fn evaluate_fills_truths_and_stds_from_bars_and_names_bad_lines() {
+    use allora_worker::logic::bars::{self, Series};
+    use allora_worker::logic::scoring::reputer_std;
+    use allora_worker::logic::synthetic::synthetic_bars;
+    let dir = crate::support::temp_dir("evaluate-bars");
+    let raw = synthetic_bars(7, 480_000, 1200);
+    let bars_path = dir.join("bars.csv");
+    std::fs::write(&bars_path, bars::to_csv(&raw)).unwrap();
+    let s = Series::from_bars(&raw);
+    let mut csv = String::from("timestamp,prediction\n");
+    let mut want_czar = 0.0;
+    let at: Vec<usize> = (700..1000).step_by(24).collect();
+    for i in &at {
+        let p = 0.001 * (*i as f64).sin();
+        csv.push_str(&format!("{},{p}\n", bars::format_time(s.time(*i))));
+        let truth = (s.close[i + 168] / s.close[*i]).ln();
+        let sd = reputer_std(&s, i + 168, 168).unwrap();
+        want_czar += Czar::REPUTER.loss(truth, p, sd) / at.len() as f64;
+    }
+    let preds = dir.join("preds.csv");
+    std::fs::write(&preds, &csv).unwrap();
+    let (preds_s, bars_s) = (preds.to_string_lossy(), bars_path.to_string_lossy());
+    let got = evaluate_json(&dir, &["evaluate", &preds_s, "--csv", &bars_s, "--json"]);
+    let czar = got["mean_czar"].as_f64().unwrap();
+    assert!(
+        (czar - want_czar).abs() < 1e-9 * want_czar,
+        "{czar} vs {want_czar}"
+    );
+    assert_eq!(
+        (got["epoch_minutes"].as_f64(), got["gt_ratio"].as_u64()),
+        (Some(1440.0), Some(7))
+    );
+    assert_eq!(got["passed"].as_array().unwrap().len(), 7);
+    assert!(got["zero"].is_null());
+    // A row past the bars has no truth: an error naming its line, nothing printed.
+    csv.push_str(&format!("{},0.001\n", bars::format_time(s.time(1100))));
+    std::fs::write(&preds, &csv).unwrap();
+    let out = crate::support::run(&dir, &["evaluate", &preds_s, "--csv", &bars_s], &[]);
+    let (stdout, stderr) = crate::support::texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty());
+    let line = at.len() + 2;
+    assert!(
+        stderr.contains(&format!("line {line}: no truth column")),
+        "{stderr}"
+    );
+}
