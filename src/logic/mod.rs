@@ -3,6 +3,7 @@
 //! randomness come in as arguments. `tests/it/tidy.rs` enforces this.
 
 pub mod backtest;
+pub mod backtest_svg;
 pub mod bars;
 pub mod chain_json;
 pub mod counters;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod model_format;
 pub mod portable_math;
+pub mod prior;
 pub mod proto;
 pub mod rotation;
 pub mod schedule;

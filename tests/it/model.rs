@@ -204,12 +204,30 @@ fn backtest_json_on_a_random_walk() {
             "--step",
             "24h",
             "--json",
+            "--svg",
+            "walk.svg",
         ],
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["points"], 15); // (1400 - 169 - 887) / 24 + 1
-    for who in ["model", "zero", "trailing_mean"] {
-        for key in ["rmse", "mae", "da", "zptae", "mean_czar"] {
+    let svg = std::fs::read_to_string(dir.join("walk.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<polyline").count() == 5,
+        "{svg}"
+    );
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 15);
+    for key in ["time", "model", "prior", "truth", "std"] {
+        assert!(!rows[0][key].is_null(), "rows[0].{key}");
+    }
+    for who in ["model", "zero", "prior", "trailing_mean"] {
+        assert!(
+            v[who]["czar_approx"].is_null(),
+            "{who}: the approximate CZAR is gone"
+        );
+        assert_eq!(v[who]["gates"]["passed"].as_array().unwrap().len(), 7);
+        assert!(v[who]["gates"]["n_eff"].is_number(), "{who} gates");
+        for key in ["rmse", "mae", "da", "zptae", "mean_czar", "mean_log10_czar"] {
             assert!(
                 v[who][key].as_f64().is_some_and(f64::is_finite),
                 "{who}.{key}"
