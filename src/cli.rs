@@ -64,6 +64,10 @@ pub fn split(args: Vec<OsString>) -> Result<Invocation> {
     Ok(inv)
 }
 
+/// The commands that write `worker.log` and `events.jsonl`; every other
+/// command logs to stderr only.
+const WRITES_LOGS: &[&str] = &["run", "once"];
+
 /// Runs the program with `args` (without the program name); returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
     let inv = match split(args) {
@@ -92,29 +96,62 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Err(e) => return usage_error(&e),
     };
     let ctx = Ctx::new(config);
-    if command.needs_wallet {
+    let writes_logs = WRITES_LOGS.contains(&name);
+    if command.needs_wallet && !writes_logs {
         if let Err(e) = ctx.wallet() {
             return usage_error(&e);
         }
     }
-    let config = &ctx.config;
-    let policy = Policy {
-        max_bytes: config.log_max_bytes,
-        backups: config.log_backups,
-    };
-    logging::init(&config.log_dir, policy, config.debug);
+    // Bad flags of run/once are usage errors: nothing written.
+    if writes_logs {
+        if let Err(e) = cmd::run::parse(inv.rest.clone(), name) {
+            return usage_error(&e);
+        }
+    }
+    start_logging(&ctx.config, name);
     log::debug!(
         "{} {} starting with data dir {}",
         name,
         env!("CARGO_PKG_VERSION"),
-        config.data_dir.display()
+        ctx.config.data_dir.display()
     );
-    match (command.run)(&ctx, inv.rest) {
+    let result = match ctx.wallet() {
+        Err(e) if command.needs_wallet => Err(e),
+        _ => (command.run)(&ctx, inv.rest),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
-            log::error!("ERROR {name}: {e}");
+            log::error!("{name}: {e}");
+            if writes_logs {
+                // A detached (nohup) user looks in worker.log and status.
+                cmd::run::record_start_failure(&ctx.config, &e);
+            }
             e.exit_code()
         }
+    }
+}
+
+/// Logging for a command: `run` and `once` write the log files (not
+/// `worker.log` when stderr is the journal), `register` its event, the
+/// others stderr only.
+fn start_logging(config: &crate::config::Config, name: &str) {
+    let policy = Policy {
+        max_bytes: config.log_max_bytes,
+        backups: config.log_backups,
+    };
+    let files = if name == "register" {
+        logging::Files::Events(&config.log_dir)
+    } else if !WRITES_LOGS.contains(&name) {
+        logging::Files::None
+    } else if logging::stderr_is_journal() {
+        logging::Files::Events(&config.log_dir)
+    } else {
+        logging::Files::Both(&config.log_dir)
+    };
+    logging::init(files, policy, config.debug);
+    for warning in &config.warnings {
+        log::warn!("WARNING {warning}");
     }
 }
 
@@ -136,7 +173,7 @@ Global flags (before or after the subcommand):
 
 fn environment_help() -> String {
     let mut s =
-        String::from("Environment (environment, then the env file, then flags; later wins):\n");
+        String::from("Environment (the env file, then the environment, then flags; later wins):\n");
     for (key, default, meaning) in KEYS {
         s.push_str(&format!("  {key:<22} {meaning} [default: {default}]\n"));
     }

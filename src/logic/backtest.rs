@@ -80,8 +80,7 @@ pub struct Report {
 /// (first, last) grid index a backtest can use: enough history for the
 /// model and the prior, and a known target.
 pub fn default_range(s: &Series, spans: &Spans) -> Option<(usize, usize)> {
-    let need_model = LOOKBACK + spans.horizon + spans.train + spans.validation - 1;
-    let first = need_model.max(prior::OLDEST);
+    let first = first_point(spans);
     let last = s.close.len().checked_sub(spans.horizon + 1)?;
     (first <= last).then_some((first, last))
 }
@@ -107,6 +106,18 @@ fn point(s: &Series, at: usize, setup: &Setup) -> Result<Point> {
         trailing_mean: trained.mean_target,
         std,
     })
+}
+
+/// The first grid index with enough history for the model and the prior.
+fn first_point(spans: &Spans) -> usize {
+    let need_model = LOOKBACK + spans.horizon + spans.train + spans.validation - 1;
+    need_model.max(prior::OLDEST)
+}
+
+/// The fewest hourly bars a backtest of one point needs: the history of
+/// the first point plus its horizon.
+pub fn min_bars(spans: &Spans) -> usize {
+    first_point(spans) + spans.horizon + 1
 }
 
 /// Runs the walk-forward backtest over grid indices `from..=to` every

@@ -15,6 +15,7 @@ pub mod event;
 pub mod features;
 pub mod gates;
 pub mod hex;
+pub mod human;
 pub mod ledger;
 pub mod metrics;
 pub mod model;
