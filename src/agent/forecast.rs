@@ -65,6 +65,11 @@ impl Forecaster {
         Ok(now)
     }
 
+    /// The bars loaded last (all the source gave, up to its newest bar).
+    pub fn bars(&self) -> &[Bar] {
+        &self.bars
+    }
+
     /// The forecast for a window whose nonce block time is `t0` (unix s).
     pub fn predict(
         &mut self,

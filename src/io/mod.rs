@@ -15,6 +15,7 @@ pub mod market;
 pub mod modelfile;
 pub mod notify;
 pub mod predict_cmd;
+pub mod scorefile;
 pub mod settings;
 pub mod signals;
 pub mod ws;

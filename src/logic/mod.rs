@@ -25,6 +25,8 @@ pub mod prior;
 pub mod proto;
 pub mod rotation;
 pub mod schedule;
+pub mod score_record;
+pub mod score_summary;
 pub mod scoring;
 pub mod secret;
 pub mod submit;
