@@ -7,6 +7,7 @@ pub mod claim;
 pub mod clock;
 pub mod dataset;
 pub mod http;
+pub mod jsonl;
 pub mod ledger;
 pub mod lock;
 pub mod logfile;

@@ -1,22 +1,18 @@
 //! The score record file beside the ledger (`score-<instance>.jsonl` in the
 //! data dir): append-only JSON lines, each fsync'd, a torn last line
-//! skipped on read, compaction by atomic rewrite (temp, fsync, rename,
-//! fsync the directory). What the lines mean is decided in
-//! `logic::score_record`.
+//! skipped on read, compaction by atomic rewrite (both through `io::jsonl`).
+//! What the lines mean is decided in `logic::score_record`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::io::jsonl::JsonLines;
 use crate::logic::score_record::{Entry, Record};
 
 /// An open score record and its folded state.
 pub struct ScoreFile {
-    path: PathBuf,
-    file: File,
+    file: JsonLines,
     state: Record,
-    lines: usize,
 }
 
 /// The record's path for one (chain id, topic, address).
@@ -29,38 +25,15 @@ impl ScoreFile {
     /// Opens (creating if needed) and reads the record; returns the number
     /// of unreadable lines skipped.
     pub fn open(path: &Path) -> Result<(ScoreFile, usize)> {
-        let text = match fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
-        };
-        let mut entries = Vec::new();
-        let mut skipped = 0;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match Entry::from_line(line) {
-                Ok(e) => entries.push(e),
-                Err(_) => skipped += 1,
-            }
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-        if !text.is_empty() && !text.ends_with('\n') {
-            file.write_all(b"\n")
-                .map_err(|e| Error::io(format!("repair {}", path.display()), e))?;
-        }
-        let lines = entries.len();
-        Ok((
-            ScoreFile {
-                path: path.to_path_buf(),
-                file,
-                state: Record::from_entries(entries),
-                lines,
-            },
-            skipped,
-        ))
+        let (mut file, lines) = JsonLines::open(path, "score record")?;
+        let entries: Vec<Entry> = lines
+            .iter()
+            .filter_map(|l| Entry::from_line(l).ok())
+            .collect();
+        let skipped = lines.len() - entries.len();
+        file.lines = entries.len();
+        let state = Record::from_entries(entries);
+        Ok((ScoreFile { file, state }, skipped))
     }
 
     /// The folded record.
@@ -70,13 +43,8 @@ impl ScoreFile {
 
     /// Appends an entry and fsyncs it; only then is it applied.
     pub fn append(&mut self, entry: Entry) -> Result<()> {
-        let line = format!("{}\n", entry.to_line());
-        self.file
-            .write_all(line.as_bytes())
-            .and_then(|_| self.file.sync_data())
-            .map_err(|e| Error::io(format!("write {}", self.path.display()), e))?;
+        self.file.append(&entry.to_line(), || Ok(()))?;
         self.state.apply(entry);
-        self.lines += 1;
         Ok(())
     }
 
@@ -90,27 +58,12 @@ impl ScoreFile {
         max_lines: usize,
         force: bool,
     ) -> Result<bool> {
-        if self.lines <= max_lines && !force {
+        if self.file.lines <= max_lines && !force {
             return Ok(false);
         }
         let keep = self.state.compacted(keep_since, horizon_hours);
-        let tmp = self.path.with_extension("jsonl.tmp");
-        let what = |e| Error::io(format!("compact {}", self.path.display()), e);
-        let mut out = File::create(&tmp).map_err(what)?;
-        for e in &keep {
-            out.write_all(format!("{}\n", e.to_line()).as_bytes())
-                .map_err(what)?;
-        }
-        out.sync_all().map_err(what)?;
-        fs::rename(&tmp, &self.path).map_err(what)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(what)?;
-        }
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(what)?;
-        self.lines = keep.len();
+        let lines: Vec<String> = keep.iter().map(Entry::to_line).collect();
+        self.file.rewrite(&lines)?;
         self.state = Record::from_entries(keep);
         Ok(true)
     }
