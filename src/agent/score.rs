@@ -33,7 +33,10 @@ pub(super) struct Scorer {
     file: ScoreFile,
     /// Nonces scored by this process (`allora_worker_score_scored_total`).
     scored_total: u64,
+    /// The topic's epoch (lags between scored nonces are in epochs),
+    /// measured once from the chain's block times.
     epoch_minutes: f64,
+    epoch_measured: bool,
     /// `status.json`'s `score`.
     summary: Value,
 }
@@ -58,6 +61,7 @@ impl Scorer {
             file,
             scored_total: 0,
             epoch_minutes: DEFAULT_EPOCH_MINUTES,
+            epoch_measured: false,
             summary: Value::Null,
         };
         s.summarise(
@@ -106,8 +110,11 @@ impl Agent<'_> {
     pub(super) fn score_due(&mut self) {
         let now = clock::now_utc().unix_timestamp();
         let h = self.config.target_hours as usize;
-        if let (Some(t), Some(spb)) = (&self.topic, self.client.seconds_per_block()) {
-            self.score.epoch_minutes = t.epoch_length as f64 * spb / 60.0;
+        if !self.score.epoch_measured {
+            if let (Some(t), Some(spb)) = (&self.topic, self.client.seconds_per_block()) {
+                self.score.epoch_minutes = t.epoch_length as f64 * spb / 60.0;
+                self.score.epoch_measured = true;
+            }
         }
         let due = self.score.file.state().due(now, h);
         if !due.is_empty() {

@@ -169,7 +169,7 @@ fn score_lines(score: &Value) -> String {
             .map_or("-".to_string(), |x| format!("{:.0} %", 100.0 * x))
     };
     let mut out = format!(
-        "scores:        {} submission(s) waiting for their target time\n",
+        "scores:        {} submission(s) waiting for their target time (or its bars)\n",
         score["pending"]
     );
     for key in ["7d", "30d"] {

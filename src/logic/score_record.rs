@@ -153,7 +153,8 @@ pub fn scores_json(s: &Scores) -> Value {
 
 /// The record entry a ledger record implies, given the nonce's previous
 /// ledger record: an inclusion (with the value decoded from the signed
-/// bytes of the included hash) or a missed window; `None` otherwise.
+/// bytes of the included hash), a nonce the chain already had from us, or
+/// a window that ended otherwise (missed); `None` for the other stages.
 pub fn from_ledger(nonce: i64, at: i64, previous: Option<&Stage>, stage: &Stage) -> Option<Entry> {
     let outcome = match stage {
         Stage::Included { tx_hash, .. } => Outcome::Submitted {
@@ -167,8 +168,10 @@ pub fn from_ledger(nonce: i64, at: i64, previous: Option<&Stage>, stage: &Stage)
                 _ => None,
             },
         },
-        Stage::Done { reason } if reason.starts_with("missed") => Outcome::Missed,
-        Stage::Done { .. } => Outcome::Submitted { value: None },
+        Stage::Done { reason } if reason == "already submitted" => {
+            Outcome::Submitted { value: None }
+        }
+        Stage::Done { .. } => Outcome::Missed,
         _ => return None,
     };
     Some(Entry { nonce, at, outcome })
