@@ -153,7 +153,8 @@ pub fn scores_json(s: &Scores) -> Value {
 
 /// The record entry a ledger record implies, given the nonce's previous
 /// ledger record: an inclusion (with the value decoded from the signed
-/// bytes of the included hash), a nonce the chain already had from us, or
+/// bytes of the included hash), a nonce the chain already had from us
+/// ("already submitted", "already served: …"), or
 /// a window that ended otherwise (missed); `None` for the other stages.
 pub fn from_ledger(nonce: i64, at: i64, previous: Option<&Stage>, stage: &Stage) -> Option<Entry> {
     let outcome = match stage {
@@ -168,7 +169,7 @@ pub fn from_ledger(nonce: i64, at: i64, previous: Option<&Stage>, stage: &Stage)
                 _ => None,
             },
         },
-        Stage::Done { reason } if reason == "already submitted" => {
+        Stage::Done { reason } if reason.starts_with("already") => {
             Outcome::Submitted { value: None }
         }
         Stage::Done { .. } => Outcome::Missed,
@@ -432,6 +433,12 @@ mod tests {
         );
         assert_eq!(
             from_ledger(4, 9, None, &done("already submitted"))
+                .unwrap()
+                .outcome,
+            Outcome::Submitted { value: None }
+        );
+        assert_eq!(
+            from_ledger(4, 9, None, &done("already served: found by state"))
                 .unwrap()
                 .outcome,
             Outcome::Submitted { value: None }
