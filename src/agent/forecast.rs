@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::dataset as market;
-use crate::io::{atomic, modelfile, predict_cmd};
-use crate::logic::bars::{self, Bar, Series};
+use crate::io::modelfile;
+use crate::logic::bars::{self, Bar};
 use crate::logic::counters::Miss;
 use crate::logic::model::Trained;
 
@@ -52,8 +52,7 @@ impl Forecaster {
         let (trained, file) = market::train_at_newest(&self.config, &bars, self.seed, now)?;
         modelfile::save(&modelfile::path(&self.config.data_dir), &file)?;
         let newest = bars.last().map_or(0, |b| b.t);
-        let series = Series::from_bars(&bars);
-        let (_, value) = trained.predict_at(&series, series.newest()?)?;
+        let (value, _) = market::forecast(&self.config, &bars, market::Maker::Model(&trained))?;
         log::info!(
             "trained on {} bars up to {}: shrink {:.4}, next forecast {value}",
             bars.len(),
@@ -64,6 +63,11 @@ impl Forecaster {
         self.bars = bars;
         self.model = Some(trained);
         Ok(now)
+    }
+
+    /// The bars loaded last (all the source gave, up to its newest bar).
+    pub fn bars(&self) -> &[Bar] {
+        &self.bars
     }
 
     /// The forecast for a window whose nonce block time is `t0` (unix s).
@@ -86,17 +90,13 @@ impl Forecaster {
         ))?;
         bars::gate(&usable, t0, 1).map_err(|e| (Miss::NoData, e))?;
         if let Some(cmd) = &self.predict_cmd {
-            let path = self.config.data_dir.join("predict-cmd-bars.csv");
-            atomic::write(&path, bars::to_csv(&usable).as_bytes())
-                .map_err(|e| (Miss::NoData, e))?;
-            let v = predict_cmd::run(
+            let hook = market::Maker::Hook {
                 cmd,
                 nonce,
-                self.config.topic_id,
-                &path,
-                self.predict_timeout,
-            )
-            .map_err(|e| (Miss::ModelInvalid, e))?;
+                timeout: self.predict_timeout,
+            };
+            let (v, _) = market::forecast(&self.config, &usable, hook)
+                .map_err(|e| (Miss::ModelInvalid, e))?;
             return Ok((v, "predict-cmd".into()));
         }
         if let Some((t, v, how)) = &self.cached {
@@ -111,9 +111,7 @@ impl Forecaster {
             .model
             .as_ref()
             .ok_or((Miss::ModelInvalid, Error::Model("no model".into())))?;
-        let series = Series::from_bars(&usable);
-        let (_, v) = model
-            .predict_at(&series, series.newest().map_err(|e| (Miss::NoData, e))?)
+        let (v, _) = market::forecast(&self.config, &usable, market::Maker::Model(model))
             .map_err(|e| (Miss::ModelInvalid, e))?;
         self.cached = Some((at, v, "model".into()));
         Ok((v, "model".into()))

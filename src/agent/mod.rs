@@ -10,6 +10,7 @@
 //! bounded read, so a stop request is seen within a second.
 
 mod forecast;
+mod score;
 mod steps;
 mod submit;
 
@@ -101,6 +102,7 @@ pub struct Agent<'a> {
     ws: Option<WsClient>,
     ledger: LedgerFile,
     forecast: Forecaster,
+    score: score::Scorer,
     state: State,
     timers: Timers,
     counters: Counters,
@@ -229,6 +231,7 @@ impl<'a> Agent<'a> {
         Ok(Agent {
             client: Client::new(config)?,
             forecast: Forecaster::new(config, &opts),
+            score: score::Scorer::open(config, wallet)?,
             counters: Counters {
                 started_at,
                 ..Counters::default()

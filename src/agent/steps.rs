@@ -239,6 +239,7 @@ impl Agent<'_> {
                 self.state.model_ready = true;
                 self.state.model_trained_ms = Some(now);
                 self.counters.model_trained_at = Some(trained_at);
+                self.score_due();
             }
             Err(e) => {
                 logging::event(
@@ -274,11 +275,18 @@ impl Agent<'_> {
                    "balance_uallo": c.balance_uallo.map(|b| b.to_string()), "height": self.state.latest_height}),
         );
         let keep_since = clock::now_utc().unix_timestamp() - LEDGER_KEEP_SECS;
-        match self.ledger.compact_if_needed(keep_since, LEDGER_MAX_LINES) {
-            Ok(true) => log::info!("ledger compacted to {} nonces", self.ledger.state().len()),
-            Ok(false) => {}
-            Err(e) => log::warn!("WARNING ledger compaction: {e}"),
+        let compacted = match self.ledger.compact_if_needed(keep_since, LEDGER_MAX_LINES) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("WARNING ledger compaction: {e}");
+                false
+            }
+        };
+        if compacted {
+            log::info!("ledger compacted to {} nonces", self.ledger.state().len());
         }
+        self.score_due();
+        self.compact_scores(keep_since, LEDGER_MAX_LINES, compacted);
         self.write_status();
     }
 
@@ -305,13 +313,15 @@ impl Agent<'_> {
     pub(super) fn write_status(&mut self) {
         self.state.last_status_ms = Some(self.now_ms());
         let now = clock::now_utc().unix_timestamp();
-        let status = self.counters.status_json(now, std::process::id());
+        let mut status = self.counters.status_json(now, std::process::id());
+        status["score"] = self.score.summary().clone();
         let path = self.config.data_dir.join("status.json");
         if let Err(e) = atomic::write(&path, format!("{status:#}\n").as_bytes()) {
             log::warn!("WARNING {e}");
         }
         if let Some(metrics) = &self.opts.metrics_file {
-            if let Err(e) = atomic::write(metrics, self.counters.prometheus(now).as_bytes()) {
+            let text = self.counters.prometheus(now) + &self.score.prometheus();
+            if let Err(e) = atomic::write(metrics, text.as_bytes()) {
                 log::warn!("WARNING {e}");
             }
         }

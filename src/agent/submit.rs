@@ -332,8 +332,12 @@ impl Agent<'_> {
     /// in which case nothing may be broadcast.
     fn record(&mut self, nonce: i64, stage: Stage) -> bool {
         let at = crate::io::clock::now_utc().unix_timestamp();
+        let note = self.score_note(nonce, &stage, at);
         match self.ledger.append(Record { nonce, at, stage }) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.keep_score_note(note);
+                true
+            }
             Err(e) => {
                 logging::event(
                     Kind::Error,

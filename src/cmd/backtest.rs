@@ -1,6 +1,8 @@
 //! `allora-worker backtest --csv FILE`: walk-forward backtest of the model
-//! against the zero and trailing-mean forecasts on a bar file. Prints a
-//! table, or one JSON object with `--json`. Reads a file; no network.
+//! against the zero forecast, the momentum prior and the trailing mean on a
+//! bar file, each point passing the daemon's data gate first. Prints a
+//! table, or one JSON object with `--json`; `--svg FILE` draws it. Reads a
+//! file; no network.
 
 use std::ffi::OsString;
 
@@ -9,22 +11,24 @@ use std::path::PathBuf;
 
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
-use crate::io::market;
+use crate::io::{atomic, market};
 use crate::logic::backtest::{self, Setup};
-use crate::logic::bars::{format_time, parse_time, Series};
+use crate::logic::backtest_svg;
+use crate::logic::bars::{self, format_time, parse_time, Bar, Series};
 use crate::logic::model::Params;
 use crate::logic::synthetic::synthetic_bars;
 
 pub const COMMAND: Command = Command {
     name: "backtest",
     summary: "walk-forward backtest of the model vs the zero forecast on a CSV of hourly bars",
-    usage: "Usage: allora-worker backtest (--csv FILE | --synthetic SEED) [--from TIME] [--to TIME] [--step 24h] [--seed N] [--json]\n\n\
+    usage: "Usage: allora-worker backtest (--csv FILE | --synthetic SEED) [--from TIME] [--to TIME] [--step 24h] [--seed N] [--json] [--svg FILE]\n\n\
             Flags:\n  --csv FILE   hourly bars: timestamp,open,high,low,close,volume\n  \
             --from TIME  first forecast time, RFC 3339 (default: first with enough history)\n  \
             --to TIME    last forecast time (default: last whose target is known)\n  \
             --step DUR   hours between forecasts, e.g. 24h (default 24h)\n  \
             --seed N     model seed (default 0)\n  \
             --json       print one JSON object instead of a table\n  \
+            --svg FILE   also draw forecasts vs realised returns and the cumulative CZAR vs zero\n  \
             --synthetic SEED  run on 4000 h of a seeded synthetic random walk instead (no signal:\n               \
             a sound model must not lose to the zero forecast there)\n",
     needs_wallet: false,
@@ -38,6 +42,7 @@ struct Flags {
     step: usize,
     seed: u64,
     json: bool,
+    svg: Option<PathBuf>,
     synthetic: Option<u64>,
 }
 
@@ -49,6 +54,7 @@ fn parse_flags(args: Vec<OsString>) -> Result<Flags> {
         step: 24,
         seed: 0,
         json: false,
+        svg: None,
         synthetic: None,
     };
     let mut parser = lexopt::Parser::from_args(args);
@@ -60,6 +66,7 @@ fn parse_flags(args: Vec<OsString>) -> Result<Flags> {
             lexopt::Arg::Long("step") => f.step = hours_flag("--step", parser.value()?)?,
             lexopt::Arg::Long("seed") => f.seed = parser.value()?.parse()?,
             lexopt::Arg::Long("json") => f.json = true,
+            lexopt::Arg::Long("svg") => f.svg = Some(parser.value()?.into()),
             lexopt::Arg::Long("synthetic") => f.synthetic = Some(parser.value()?.parse()?),
             other => return Err(unexpected(other, "backtest")),
         }
@@ -145,11 +152,32 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         f.step,
         csv.display()
     );
+    gate_each_point(&bars, &s, (from, to), &setup)?;
     let report = backtest::run(&s, from, to, &setup)?;
+    if let Some(path) = &f.svg {
+        atomic::write(path, backtest_svg::render(&report).as_bytes())?;
+    }
     if f.json {
         println!("{}", backtest::to_json(&report));
     } else {
         print!("{}", backtest::to_table(&report));
     }
     Ok(0)
+}
+
+/// The daemon's data gate at every point, on the bars it would have had.
+fn gate_each_point(
+    bars: &[Bar],
+    s: &Series,
+    (from, to): (usize, usize),
+    setup: &Setup,
+) -> Result<()> {
+    let span = setup.spans.train + setup.spans.validation + setup.spans.horizon;
+    for at in (from..=to).step_by(setup.step_hours.max(1)) {
+        let t = s.time(at);
+        let known = bars.partition_point(|b| b.t <= t);
+        bars::gate(&bars[..known], t, span)
+            .map_err(|e| Error::Data(format!("backtest point {}: {e}", format_time(t))))?;
+    }
+    Ok(())
 }

@@ -27,7 +27,7 @@ pub const COMMAND: Command = Command {
     needs_wallet: false,
     usage: "Usage: allora-worker bench [--json] [--runs N] [--csv FILE]\n\n\
             Flags:\n\
-            \x20 --json      print one JSON object: sign_tx_us, train_672_ms, predict_us, peak_rss_kb\n\
+            \x20 --json      print one JSON object: sign_tx_us, train_672_ms, predict_us, evaluate_1000_us, peak_rss_kb\n\
             \x20 --runs N    repetitions of the fast measurements; the median is reported (default 300;\n\
             \x20             training runs N/100 times, at least 3)\n\
             \x20 --csv FILE  train on the newest bars of this CSV instead of synthetic bars\n",
@@ -70,6 +70,12 @@ pub const MEASURES: &[Measure] = &[
         measure: predict_us,
     },
     Measure {
+        key: "evaluate_1000_us",
+        label: "score 1 000 hourly rows: losses and the seven gates (7-day horizon)",
+        unit: "µs",
+        measure: evaluate_1000_us,
+    },
+    Measure {
         key: "peak_rss_kb",
         label: "peak resident memory (VmHWM)",
         unit: "KB",
@@ -81,6 +87,37 @@ fn train_ms(input: &Input) -> Result<f64> {
     let mut samples = Vec::new();
     for _ in 0..(input.runs / 100).max(3) {
         samples.push(super::train::bench_model(&input.bars)?.0);
+    }
+    Ok(median(&mut samples))
+}
+
+fn evaluate_1000_us(input: &Input) -> Result<f64> {
+    use crate::logic::evaluate::{self, Loss, Row, Settings};
+    let rows: Vec<Row> = (0..1000usize)
+        .map(|i| {
+            let x = i as f64;
+            Row {
+                t: i as i64 * 3600,
+                prediction: 0.01 * (0.37 * x).sin(),
+                truth: Some(0.05 * (0.11 * x).sin() + 0.02 * (1.3 * x).cos()),
+                std: Some(0.04),
+                line: i + 2,
+            }
+        })
+        .collect();
+    let settings = Settings {
+        horizon_minutes: 10080.0,
+        gt_ratio: None,
+        epoch_minutes: None,
+        participation: None,
+        loss: Loss::Both,
+        against_zero: false,
+    };
+    let mut samples = Vec::new();
+    for _ in 0..(input.runs / 100).max(3) {
+        let start = Instant::now();
+        std::hint::black_box(evaluate::evaluate(&rows, &settings)?);
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
     }
     Ok(median(&mut samples))
 }

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod check;
 pub mod demo;
 pub mod devnet;
+pub mod evaluate;
 pub mod predict;
 pub mod register;
 pub mod run;
@@ -75,6 +76,7 @@ pub const COMMANDS: &[Command] = &[
     train::COMMAND,
     predict::COMMAND,
     backtest::COMMAND,
+    evaluate::COMMAND,
     sign::COMMAND,
     bench::COMMAND,
     systemd_unit::COMMAND,

@@ -16,8 +16,9 @@ use serde_json::json;
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::{atomic, clock, modelfile, predict_cmd};
-use crate::logic::bars::{self, format_time, Series};
+use crate::io::dataset::{self, Maker};
+use crate::io::{clock, modelfile};
+use crate::logic::bars::{format_time, Series};
 use crate::logic::{model, model_format};
 
 pub const COMMAND: Command = Command {
@@ -76,10 +77,13 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
         detail: json!({}),
     };
     if let Some(cmd) = &o.predict_cmd {
-        let path = c.data_dir.join("predict-cmd-bars.csv");
-        atomic::write(&path, bars::to_csv(&bars).as_bytes())?;
         let timeout = Duration::from_secs(o.timeout_secs.max(1));
-        f.value = predict_cmd::run(cmd, o.nonce, c.topic_id, &path, timeout)?;
+        let hook = Maker::Hook {
+            cmd,
+            nonce: o.nonce,
+            timeout,
+        };
+        f.value = dataset::forecast(c, &bars, hook)?.0;
         f.source = "predict-cmd".into();
         return Ok(f);
     }
@@ -104,7 +108,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
             )
         }
     };
-    let (raw, value) = trained.predict_at(&s, s.newest()?)?;
+    let (value, raw) = dataset::forecast(c, &bars, Maker::Model(&trained))?;
     f.value = value;
     f.source = source.into();
     f.detail = json!({"raw": raw, "shrink": trained.shrink, "seed": trained.seed,

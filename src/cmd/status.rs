@@ -154,5 +154,72 @@ fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> S
     });
     out.push_str(&format!("model age:     {model_age}\n"));
     out.push_str(&format!("problem:       {}\n", text("problem")));
+    out.push_str(&score_lines(&s["score"]));
+    out
+}
+
+/// The live score record's lines: per window, what was scored and how it
+/// compares with the zero forecast, then the gates the record allows.
+fn score_lines(score: &Value) -> String {
+    if score.is_null() {
+        return String::new();
+    }
+    let f = |v: &Value, digits: usize| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{x:.digits$}"))
+    };
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{:.0} %", 100.0 * x))
+    };
+    let mut out = format!(
+        "scores:        {} submission(s) waiting for their target time (or its bars)\n",
+        score["pending"]
+    );
+    for key in ["7d", "30d"] {
+        let w = &score[key];
+        out.push_str(&format!(
+            "  last {:<3}     {} scored, participation {}, CZAR {} (zero {}), log10 CZAR {} (zero {}), DA {}\n",
+            key,
+            w["scored"],
+            pct(&w["participation"]),
+            f(&w["mean_czar"], 4),
+            f(&w["zero_mean_czar"], 4),
+            f(&w["mean_log10_czar"], 4),
+            f(&w["zero_mean_log10_czar"], 4),
+            pct(&w["dir_acc"]),
+        ));
+        let g = &w["gates"];
+        if g.is_null() {
+            continue;
+        }
+        let shown: Vec<String> = crate::logic::gates::NAMES
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                let mark = if g["passed"][i].as_bool() == Some(true) {
+                    "✓"
+                } else {
+                    "✗"
+                };
+                g["criteria"][i]
+                    .as_f64()
+                    .map(|x| format!("{name} {x:.3} {mark}"))
+            })
+            .collect();
+        out.push_str(&format!(
+            "                gates {}/7: {}{}\n",
+            w["gates_passed"],
+            shown.join(", "),
+            if shown.len() < 7 {
+                " (the others need more scored submissions)"
+            } else {
+                ""
+            }
+        ));
+        if g["n_eff"].as_f64().is_some_and(|n| n < 20.0) {
+            out.push_str("                (n_eff below 20: too few independent targets for the gates to mean anything yet)\n");
+        }
+    }
     out
 }

@@ -1,14 +1,15 @@
 //! The configured market data as the model needs it: the spans from the
 //! configuration, the source (Tiingo or a CSV), bars loaded through the
 //! cache and passed through the data gate, and training at the newest bar.
-//! Shared by `train`, `predict`, `backtest`, `bench` and the daemon.
+//! Shared by `train`, `predict`, `backtest`, `bench` and the daemon; `forecast`
+//! is the one prediction pipeline of `predict` and the daemon.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::io::{clock, market};
+use crate::io::{atomic, clock, market, predict_cmd};
 use crate::logic::bars::{self, Bar, Series};
 use crate::logic::features::LOOKBACK;
 use crate::logic::model::{self, Params, Spans};
@@ -72,4 +73,41 @@ pub fn train_at_newest(
     let t = model::train(&s, at, &spans(c), &Params::DEFAULT, seed)?;
     let file = model_format::describe(&t, &s, at, &c.ticker, trained_at)?;
     Ok((t, file))
+}
+
+/// How a forecast is made from bars that passed the data gate.
+pub enum Maker<'a> {
+    /// The trained model at the newest bar, shrunk toward the prior R1.
+    Model(&'a model::Trained),
+    /// `--predict-cmd CMD NONCE TOPIC BARS_CSV`.
+    Hook {
+        cmd: &'a str,
+        nonce: i64,
+        timeout: Duration,
+    },
+}
+
+/// The one prediction pipeline of `predict` and the daemon: from gated
+/// `bars`, the hook's value or the model's at the newest bar. Returns the
+/// value and the raw model output (none for the hook).
+pub fn forecast(c: &Config, bars: &[Bar], maker: Maker) -> Result<(f64, Option<f64>)> {
+    match maker {
+        Maker::Hook {
+            cmd,
+            nonce,
+            timeout,
+        } => {
+            let path = c.data_dir.join("predict-cmd-bars.csv");
+            atomic::write(&path, bars::to_csv(bars).as_bytes())?;
+            Ok((
+                predict_cmd::run(cmd, nonce, c.topic_id, &path, timeout)?,
+                None,
+            ))
+        }
+        Maker::Model(trained) => {
+            let s = Series::from_bars(bars);
+            let (raw, value) = trained.predict_at(&s, s.newest()?)?;
+            Ok((value, Some(raw)))
+        }
+    }
 }

@@ -1,22 +1,23 @@
 //! Walk-forward backtest: at each point, train only on rows whose target was
 //! known at that point (the model's own trailing train + validation span),
-//! forecast, and score the model, the zero forecast and the trailing-mean
-//! forecast against the realised log return.
+//! forecast, and score the model, the zero forecast, the momentum prior R1
+//! and the trailing mean against the realised log return, as the network
+//! would: RMSE, MAE, DA, correlation, ZPTAE and reputer CZAR (with the
+//! reputers' std of each target) and its log10, each with a Diebold–Mariano
+//! test against zero, and the seven Forge gates.
 //!
-//! Pure: a `Series` in, a `Report` out. Sigma for the z-scores is the
-//! standard deviation of the realised `horizon` returns known at the point,
-//! over the trailing `SIGMA_WINDOW` hourly samples.
+//! Pure: a `Series` in, a `Report` out.
 
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::logic::bars::{format_time, Series};
+use crate::logic::evaluate::{self, Loss, Row, Scored, Settings};
 use crate::logic::features::{self, LOOKBACK};
 use crate::logic::metrics;
 use crate::logic::model::{self, Params, Spans};
-
-/// Hourly samples of realised returns behind each point's sigma.
-pub const SIGMA_WINDOW: usize = 720;
+use crate::logic::prior;
+use crate::logic::scoring::{self, Czar};
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,19 +36,33 @@ pub struct Point {
     pub model: f64,
     pub raw: f64,
     pub shrink: f64,
+    /// The momentum prior R1 (`logic::prior`).
+    pub prior: f64,
     pub trailing_mean: f64,
-    pub sigma: f64,
+    /// The reputers' std for this target (`scoring::reputer_std`).
+    pub std: f64,
 }
 
+/// The losses the Diebold–Mariano tests compare, per point.
+pub const DM_LOSSES: [&str; 6] = [
+    "squared_error",
+    "absolute_error",
+    "direction_miss",
+    "zptae",
+    "czar",
+    "log10_czar",
+];
+
 /// The scores of one forecaster.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
-    pub rmse: f64,
     pub mae: f64,
     pub da: f64,
     pub corr: Option<f64>,
-    pub zptae: f64,
-    pub czar_approx: f64,
+    /// Mean losses (RMSE, ZPTAE, CZAR, log10 CZAR) and the seven gates.
+    pub scored: Scored,
+    /// Diebold–Mariano against zero for each of `DM_LOSSES`: (stat, p).
+    pub dm: Vec<Option<(f64, f64)>>,
 }
 
 /// The whole backtest.
@@ -57,25 +72,46 @@ pub struct Report {
     pub points: Vec<Point>,
     pub model: Summary,
     pub zero: Summary,
+    pub prior: Summary,
     pub trailing_mean: Summary,
-    /// Diebold–Mariano of the model's squared error vs zero's: (stat, p);
-    /// a negative statistic means the model's loss is lower.
-    pub dm_vs_zero: Option<(f64, f64)>,
     pub dm_lag: usize,
 }
 
 /// (first, last) grid index a backtest can use: enough history for the
-/// model and a full sigma window, and a known target.
+/// model and the prior, and a known target.
 pub fn default_range(s: &Series, spans: &Spans) -> Option<(usize, usize)> {
     let first = first_point(spans);
     let last = s.close.len().checked_sub(spans.horizon + 1)?;
     (first <= last).then_some((first, last))
 }
 
-/// The first grid index with enough history for the model and sigma.
+fn point(s: &Series, at: usize, setup: &Setup) -> Result<Point> {
+    let h = setup.spans.horizon;
+    let when = format_time(s.time(at));
+    let truth = features::target(s, at, h)
+        .ok_or_else(|| Error::Model(format!("target at {when} is not known yet")))?;
+    let trained = model::train(s, at, &setup.spans, &setup.params, setup.seed)?;
+    let (raw, forecast) = trained.predict_at(s, at)?;
+    let prior =
+        prior::r1(s, at).ok_or_else(|| Error::Model(format!("no momentum prior at {when}")))?;
+    let std = scoring::reputer_std(s, at + h, h)
+        .ok_or_else(|| Error::Model(format!("no reputer std for the target at {when}")))?;
+    Ok(Point {
+        t: s.time(at),
+        truth,
+        model: forecast,
+        raw,
+        shrink: trained.shrink,
+        prior,
+        trailing_mean: trained.mean_target,
+        std,
+    })
+}
+
+/// The first grid index with enough history for the model and the prior.
 fn first_point(spans: &Spans) -> usize {
     let need_model = LOOKBACK + spans.horizon + spans.train + spans.validation - 1;
-    need_model.max(spans.horizon + SIGMA_WINDOW - 1)
+    need_model.max(prior::OLDEST)
 }
 
 /// The fewest hourly bars a backtest of one point needs: the history of
@@ -84,111 +120,130 @@ pub fn min_bars(spans: &Spans) -> usize {
     first_point(spans) + spans.horizon + 1
 }
 
-fn sigma_at(s: &Series, at: usize, horizon: usize) -> Result<f64> {
-    let newest = at.checked_sub(horizon);
-    let oldest = newest.map(|n| n.saturating_sub(SIGMA_WINDOW - 1));
-    let (Some(oldest), Some(newest)) = (oldest, newest) else {
-        return Err(Error::Model("no realised returns for sigma".into()));
-    };
-    let r: Vec<f64> = (oldest..=newest)
-        .filter_map(|i| features::target(s, i, horizon))
-        .collect();
-    let sigma = metrics::std_dev(&r);
-    if r.len() < horizon || sigma.is_nan() || sigma <= 0.0 {
-        return Err(Error::Model(format!(
-            "sigma at {} needs {horizon} realised returns with spread",
-            format_time(s.time(at))
-        )));
-    }
-    Ok(sigma)
-}
-
 /// Runs the walk-forward backtest over grid indices `from..=to` every
 /// `step_hours`.
 pub fn run(s: &Series, from: usize, to: usize, setup: &Setup) -> Result<Report> {
-    let h = setup.spans.horizon;
-    let mut points = Vec::new();
-    for at in (from..=to).step_by(setup.step_hours.max(1)) {
-        let truth = features::target(s, at, h).ok_or_else(|| {
-            Error::Model(format!(
-                "target at {} is not known yet",
-                format_time(s.time(at))
-            ))
-        })?;
-        let trained = model::train(s, at, &setup.spans, &setup.params, setup.seed)?;
-        let (raw, forecast) = trained.predict_at(s, at)?;
-        points.push(Point {
-            t: s.time(at),
-            truth,
-            model: forecast,
-            raw,
-            shrink: trained.shrink,
-            trailing_mean: trained.mean_target,
-            sigma: sigma_at(s, at, h)?,
-        });
-    }
+    let step = setup.step_hours.max(1);
+    let points = (from..=to)
+        .step_by(step)
+        .map(|at| point(s, at, setup))
+        .collect::<Result<Vec<Point>>>()?;
     if points.is_empty() {
         return Err(Error::Model("no backtest points in the range".into()));
     }
-    let col = |f: fn(&Point) -> f64| points.iter().map(f).collect::<Vec<f64>>();
-    let model_f = col(|p| p.model);
-    let zero_f = vec![0.0; points.len()];
-    let mean_f = col(|p| p.trailing_mean);
-    let sq = |f: &[f64]| -> Vec<f64> {
-        f.iter()
-            .zip(&points)
-            .map(|(x, p)| (x - p.truth).powi(2))
-            .collect()
-    };
-    let d: Vec<f64> = sq(&model_f)
-        .iter()
-        .zip(sq(&zero_f))
-        .map(|(a, b)| a - b)
-        .collect();
-    let steps = h.div_ceil(setup.step_hours.max(1));
+    let steps = setup.spans.horizon.div_ceil(step);
     let dm_lag = steps.saturating_sub(1);
+    let col = |f: fn(&Point) -> f64| points.iter().map(f).collect::<Vec<f64>>();
+    let zero_f = vec![0.0; points.len()];
+    let zero_losses = losses(&zero_f, &points);
+    let sum = |f: &[f64]| summarize(f, &points, setup, &zero_losses, (dm_lag, steps));
     Ok(Report {
         setup: *setup,
-        model: summarize(&model_f, &points),
-        zero: summarize(&zero_f, &points),
-        trailing_mean: summarize(&mean_f, &points),
-        dm_vs_zero: metrics::diebold_mariano(&d, dm_lag, steps),
+        model: sum(&col(|p| p.model))?,
+        zero: sum(&zero_f)?,
+        prior: sum(&col(|p| p.prior))?,
+        trailing_mean: sum(&col(|p| p.trailing_mean))?,
         dm_lag,
         points,
     })
 }
 
-fn summarize(f: &[f64], points: &[Point]) -> Summary {
-    let truth: Vec<f64> = points.iter().map(|p| p.truth).collect();
-    let n = points.len() as f64;
-    let mean_loss = |loss: fn(f64, f64, f64) -> f64| {
-        f.iter()
-            .zip(points)
-            .map(|(x, p)| loss(*x, p.truth, p.sigma))
-            .sum::<f64>()
-            / n
+/// Per point, each of `DM_LOSSES`.
+fn losses(f: &[f64], points: &[Point]) -> Vec<[f64; 6]> {
+    f.iter()
+        .zip(points)
+        .map(|(x, p)| {
+            [
+                (x - p.truth).powi(2),
+                (x - p.truth).abs(),
+                f64::from(u8::from(x * p.truth <= 0.0)),
+                scoring::zptae(p.truth, *x, p.std),
+                Czar::REPUTER.loss(p.truth, *x, p.std),
+                Czar::REPUTER.log10_loss(p.truth, *x, p.std),
+            ]
+        })
+        .collect()
+}
+
+/// The points as `evaluate` rows of forecast `f`, and the settings a
+/// backtest scores with (one epoch per step, participation complete).
+pub fn rows(f: &[f64], points: &[Point], setup: &Setup) -> (Vec<Row>, Settings) {
+    let rows = points
+        .iter()
+        .zip(f)
+        .enumerate()
+        .map(|(i, (p, x))| Row {
+            t: p.t,
+            prediction: *x,
+            truth: Some(p.truth),
+            std: Some(p.std),
+            line: i + 1,
+        })
+        .collect();
+    let settings = Settings {
+        horizon_minutes: setup.spans.horizon as f64 * 60.0,
+        gt_ratio: None,
+        epoch_minutes: Some(setup.step_hours.max(1) as f64 * 60.0),
+        participation: None,
+        loss: Loss::Both,
+        against_zero: false,
     };
-    Summary {
-        rmse: metrics::rmse(f, &truth),
+    (rows, settings)
+}
+
+fn summarize(
+    f: &[f64],
+    points: &[Point],
+    setup: &Setup,
+    zero: &[[f64; 6]],
+    (lag, steps): (usize, usize),
+) -> Result<Summary> {
+    let truth: Vec<f64> = points.iter().map(|p| p.truth).collect();
+    let (rows, settings) = rows(f, points, setup);
+    let own = losses(f, points);
+    let dm = (0..DM_LOSSES.len())
+        .map(|k| {
+            let d: Vec<f64> = own.iter().zip(zero).map(|(a, b)| a[k] - b[k]).collect();
+            metrics::diebold_mariano(&d, lag, steps)
+        })
+        .collect();
+    Ok(Summary {
         mae: metrics::mae(f, &truth),
         da: metrics::directional_accuracy(f, &truth),
         corr: metrics::correlation(f, &truth),
-        zptae: mean_loss(metrics::zptae),
-        czar_approx: mean_loss(metrics::czar_approx),
-    }
+        scored: evaluate::evaluate(&rows, &settings)?.forecast,
+        dm,
+    })
 }
 
 fn summary_json(s: &Summary) -> Value {
-    json!({"rmse": s.rmse, "mae": s.mae, "da": s.da, "corr": s.corr,
-           "zptae": s.zptae, "czar_approx": s.czar_approx})
+    let l = &s.scored.losses;
+    let dm: serde_json::Map<String, Value> = DM_LOSSES
+        .iter()
+        .zip(&s.dm)
+        .map(|(name, d)| {
+            let (stat, p) = d.map_or((None, None), |(s, p)| (Some(s), Some(p)));
+            (name.to_string(), json!({"stat": stat, "p": p}))
+        })
+        .collect();
+    json!({"rmse": l.rmse, "mae": s.mae, "da": s.da, "corr": s.corr,
+           "zptae": l.mean_zptae, "mean_czar": l.mean_czar,
+           "mean_log10_czar": l.mean_log10_czar,
+           "gates": evaluate::scored_json(&s.scored), "dm_vs_zero": dm})
 }
 
-/// `{"points": N, "model": {..}, "zero": {..}, "trailing_mean": {..},
-/// "dm_vs_zero": {"stat", "p"}, ..}`.
+/// `{"points": N, "model": {..}, "zero": {..}, "prior": {..},
+/// "trailing_mean": {..}, "dm_vs_zero": {"stat", "p"}, "rows": [..], ..}`.
 pub fn to_json(r: &Report) -> Value {
-    let (stat, p) = r
-        .dm_vs_zero
-        .map_or((None, None), |(s, p)| (Some(s), Some(p)));
+    let (stat, p) = r.model.dm[0].map_or((None, None), |(s, p)| (Some(s), Some(p)));
+    let rows: Vec<Value> = r
+        .points
+        .iter()
+        .map(|p| {
+            json!({"time": format_time(p.t), "model": p.model, "prior": p.prior,
+                   "truth": p.truth, "std": p.std})
+        })
+        .collect();
     json!({
         "points": r.points.len(),
         "from": r.points.first().map(|p| format_time(p.t)),
@@ -197,25 +252,32 @@ pub fn to_json(r: &Report) -> Value {
         "horizon_hours": r.setup.spans.horizon,
         "model": summary_json(&r.model),
         "zero": summary_json(&r.zero),
+        "prior": summary_json(&r.prior),
         "trailing_mean": summary_json(&r.trailing_mean),
         "dm_vs_zero": {"stat": stat, "p": p, "lag": r.dm_lag, "loss": "squared error"},
         "mean_shrink": r.points.iter().map(|p| p.shrink).sum::<f64>() / r.points.len() as f64,
+        "gate_names": crate::logic::gates::NAMES,
+        "rows": rows,
     })
 }
 
-/// A small text table of the report.
+fn forecasters(r: &Report) -> [(&'static str, &Summary); 4] {
+    [
+        ("model", &r.model),
+        ("zero", &r.zero),
+        ("prior", &r.prior),
+        ("trailing_mean", &r.trailing_mean),
+    ]
+}
+
+/// A text table of the report: scores, Diebold–Mariano, then the gates.
 pub fn to_table(r: &Report) -> String {
+    let span = |p: Option<&Point>| p.map(|p| format_time(p.t)).unwrap_or_default();
     let mut out = format!(
-        "{} points, {} .. {}, step {} h\n{:<14} {:>8} {:>8} {:>6} {:>7} {:>7} {:>12}\n",
+        "{} points, {} .. {}, step {} h\n{:<14} {:>8} {:>8} {:>6} {:>7} {:>7} {:>7} {:>9} {:>6}\n",
         r.points.len(),
-        r.points
-            .first()
-            .map(|p| format_time(p.t))
-            .unwrap_or_default(),
-        r.points
-            .last()
-            .map(|p| format_time(p.t))
-            .unwrap_or_default(),
+        span(r.points.first()),
+        span(r.points.last()),
         r.setup.step_hours,
         "forecast",
         "rmse",
@@ -223,25 +285,39 @@ pub fn to_table(r: &Report) -> String {
         "da",
         "corr",
         "zptae",
-        "czar(approx)"
+        "czar",
+        "log10czar",
+        "gates"
     );
-    for (name, s) in [
-        ("model", &r.model),
-        ("zero", &r.zero),
-        ("trailing_mean", &r.trailing_mean),
-    ] {
+    for (name, s) in forecasters(r) {
         let corr = s.corr.map_or("-".to_string(), |c| format!("{c:.3}"));
+        let l = &s.scored.losses;
+        let passed = s.scored.gates.passed.iter().filter(|p| **p).count();
         out.push_str(&format!(
-            "{name:<14} {:>8.4} {:>8.4} {:>6.3} {corr:>7} {:>7.3} {:>12.3}\n",
-            s.rmse, s.mae, s.da, s.zptae, s.czar_approx
+            "{name:<14} {:>8.4} {:>8.4} {:>6.3} {corr:>7} {:>7.3} {:>7.3} {:>9.4} {passed:>4}/7\n",
+            l.rmse, s.mae, s.da, l.mean_zptae, l.mean_czar, l.mean_log10_czar
         ));
     }
-    match r.dm_vs_zero {
-        Some((stat, p)) => out.push_str(&format!(
-            "Diebold-Mariano model vs zero (squared error, NW lag {}, HLN): stat {stat:.3}, p {p:.3}\n",
-            r.dm_lag
-        )),
-        None => out.push_str("Diebold-Mariano: not enough points\n"),
+    out.push_str(&format!(
+        "Diebold-Mariano vs zero (NW lag {}, HLN; a negative stat means a lower loss than zero):\n",
+        r.dm_lag
+    ));
+    for (name, s) in forecasters(r).into_iter().filter(|(n, _)| *n != "zero") {
+        let cells: Vec<String> = DM_LOSSES
+            .iter()
+            .zip(&s.dm)
+            .map(|(l, d)| match d {
+                Some((stat, p)) => format!("{l} {stat:.2} (p {p:.2})"),
+                None => format!("{l} -"),
+            })
+            .collect();
+        out.push_str(&format!("  {name:<14} {}\n", cells.join(", ")));
+    }
+    for (name, s) in forecasters(r) {
+        out.push_str(&format!(
+            "gates, {name}:\n{}",
+            evaluate::gate_lines(&s.scored)
+        ));
     }
     out
 }
@@ -271,10 +347,14 @@ mod tests {
         assert_eq!(r.points.len(), (to - from) / 24 + 1);
         assert_eq!(r.dm_lag, 6);
         assert_eq!(r.zero.da, 0.0);
-        assert!(r.points.iter().all(|p| p.model != 0.0 && p.sigma > 0.0));
+        assert!(r.points.iter().all(|p| p.model != 0.0 && p.std > 0.0));
+        assert_eq!(r.zero.dm, vec![None; 6], "zero against itself");
         let j = to_json(&r);
         assert_eq!(j["points"], r.points.len());
         assert!(j["model"]["zptae"].as_f64().unwrap() > 0.0);
+        assert_eq!(j["rows"].as_array().unwrap().len(), r.points.len());
+        assert_eq!(j["prior"]["gates"]["passed"].as_array().unwrap().len(), 7);
+        assert!(j["model"]["dm_vs_zero"]["log10_czar"]["stat"].is_number());
         assert!(to_table(&r).contains("trailing_mean"));
         assert!(run(&s, to + 1, to + 1, &setup).is_err());
     }

@@ -21,6 +21,8 @@ pub enum Kind {
     Info,
     Heartbeat,
     Registered,
+    /// A submitted nonce scored once its target time passed.
+    Score,
     Shutdown,
 }
 
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Info => "info",
             Kind::Heartbeat => "heartbeat",
             Kind::Registered => "registered",
+            Kind::Score => "score",
             Kind::Shutdown => "shutdown",
         }
     }
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Info => "INFO",
             Kind::Heartbeat => "HEARTBEAT",
             Kind::Registered => "REGISTERED",
+            Kind::Score => "SCORE",
             Kind::Shutdown => "SHUTDOWN",
         }
     }

@@ -1,6 +1,7 @@
-//! Forecast metrics: RMSE, MAE, directional accuracy, correlation, ZPTAE (as
-//! the Allora SDK defines it), an approximate CZAR, and the Diebold–Mariano
-//! test with Newey–West variance and the Harvey–Leybourne–Newbold correction.
+//! Forecast metrics: RMSE, MAE, directional accuracy, correlation, the
+//! Diebold–Mariano test with Newey–West variance and the Harvey–Leybourne–
+//! Newbold correction, and the Student t and normal tails they need. The
+//! network's own losses are in `logic::scoring`.
 //!
 //! Pure arithmetic on slices; no I/O.
 
@@ -50,42 +51,6 @@ pub fn std_dev(x: &[f64]) -> f64 {
     (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n).sqrt()
 }
 
-/// Power-tanh of the SDK's ZPTAE (alpha 0.25, beta 2).
-fn pt(x: f64) -> f64 {
-    x / (1.0 + x.abs().powi(2)).powf(0.75 / 2.0)
-}
-
-/// ZPTAE of one forecast: z = value / sigma,
-/// loss = |pt(z_true) − pt(z_pred)| + (0.01·|z_pred − z_true|)^4.
-pub fn zptae(pred: f64, truth: f64, sigma: f64) -> f64 {
-    let (zp, zt) = (pred / sigma, truth / sigma);
-    (pt(zt) - pt(zp)).abs() + (0.01 * (zp - zt).abs()).powi(4)
-}
-
-/// An APPROXIMATE CZAR (the exact reputer parameters are not published): on
-/// z-scores with s = sign(z_true), u = s·z_pred, a = |z_true|:
-/// wrong sign (u ≤ 0): c(a) + u² + |u|, with c(a) = (2/π)·atan(a);
-/// right sign, undershoot (0 < u ≤ a): (2/π)·atan(a − u);
-/// overshoot (u > a): (u − a)² / (1 + a);
-/// then softened near zero truth: × (alpha + (1 − alpha)·min(1, a/epsilon)),
-/// with epsilon = 1 and alpha = 0.5. An exact 0 forecast is a wrong sign.
-pub fn czar_approx(pred: f64, truth: f64, sigma: f64) -> f64 {
-    const EPSILON: f64 = 1.0;
-    const ALPHA: f64 = 0.5;
-    let (zp, zt) = (pred / sigma, truth / sigma);
-    let s = if zt >= 0.0 { 1.0 } else { -1.0 };
-    let (u, a) = (s * zp, zt.abs());
-    let arc = |v: f64| std::f64::consts::FRAC_2_PI * v.atan();
-    let loss = if u <= 0.0 {
-        arc(a) + u * u + u.abs()
-    } else if u <= a {
-        arc(a - u)
-    } else {
-        (u - a).powi(2) / (1.0 + a)
-    };
-    loss * (ALPHA + (1.0 - ALPHA) * (a / EPSILON).min(1.0))
-}
-
 /// Diebold–Mariano test of equal accuracy from the loss differential
 /// `d = loss_a − loss_b` (negative mean: `a` is better), Newey–West (Bartlett)
 /// variance with `lag` autocovariances, Harvey–Leybourne–Newbold small-sample
@@ -119,6 +84,53 @@ pub fn diebold_mariano(d: &[f64], lag: usize, h: usize) -> Option<(f64, f64)> {
 /// P(T > t) for Student's t with `df` degrees of freedom (t ≥ 0).
 pub fn student_t_upper(t: f64, df: f64) -> f64 {
     0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+}
+
+/// P(Z > x) for a standard normal Z, to near machine precision.
+pub fn normal_upper(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    let u = x / std::f64::consts::SQRT_2;
+    if u < 0.0 {
+        1.0 - 0.5 * erfc_pos(-u)
+    } else {
+        0.5 * erfc_pos(u)
+    }
+}
+
+/// erfc(u) for u ≥ 0: the all-positive series of erf below 2, the Lentz
+/// continued fraction above.
+fn erfc_pos(u: f64) -> f64 {
+    let front = (-u * u).exp();
+    if u < 2.0 {
+        let (mut term, mut sum) = (u, u);
+        for n in 1..200 {
+            term *= 2.0 * u * u / (2 * n + 1) as f64;
+            sum += term;
+            if term < sum * 1e-17 {
+                break;
+            }
+        }
+        return 1.0 - std::f64::consts::FRAC_2_SQRT_PI * front * sum;
+    }
+    // erfc(u) = e^{-u²}/√π · 1/(u + (1/2)/(u + 1/(u + (3/2)/(u + …)))).
+    const TINY: f64 = 1e-300;
+    let mut f = u;
+    let (mut c, mut d) = (u, 0.0);
+    for k in 1..300 {
+        let a = k as f64 / 2.0;
+        d = u + a * d;
+        d = 1.0 / if d.abs() < TINY { TINY } else { d };
+        c = u + a / c;
+        c = if c.abs() < TINY { TINY } else { c };
+        let delta = c * d;
+        f *= delta;
+        if (delta - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    front / (f * std::f64::consts::PI.sqrt())
 }
 
 /// Regularised incomplete beta I_x(a, b) (continued fraction, Lentz).
@@ -213,27 +225,20 @@ mod tests {
     }
 
     #[test]
-    fn zptae_matches_the_sdk_formula() {
-        // pt(1) = 2^-0.375 = 0.7711054127; the tail term adds (0.01·|dz|)^4.
-        check(zptae(0.0, 0.05, 0.05), 0.771_105_412_7 + 1e-8, 1e-9);
-        check(zptae(0.05, 0.05, 0.05), 0.0, 1e-15);
-        check(zptae(-0.1, 0.1, 0.1), 2.0 * 0.771_105_412_7 + 1.6e-7, 1e-9);
-        check(
-            zptae(0.0, 100.0, 1.0),
-            100.0 / 10001f64.powf(0.375) + 1.0,
-            1e-12,
-        );
-    }
-
-    #[test]
-    fn czar_prefers_the_right_sign() {
-        let s = 0.05;
-        let zero = czar_approx(0.0, 0.05, s);
-        assert!(czar_approx(0.01, 0.05, s) < zero);
-        assert!(czar_approx(-0.01, 0.05, s) > zero);
-        assert!(czar_approx(0.08, 0.05, s) < czar_approx(-0.02, 0.05, s));
-        check(czar_approx(0.05, 0.05, s), 0.0, 1e-15);
-        check(zero, 0.5, 1e-12); // (2/π)·atan(1) · (0.5 + 0.5·1)
+    fn normal_tail() {
+        // scipy.stats.norm.sf: 1.0 → 0.15865525393145707, 2.5 → 0.006209665325776132,
+        // 3.0 → 0.0013498980316300946, 4.0 → 3.167124183311998e-05, -1.0 → 0.8413447460685429.
+        for (x, p) in [
+            (0.0, 0.5),
+            (1.0, 0.158_655_253_931_457_07),
+            (2.5, 0.006_209_665_325_776_132),
+            (3.0, 0.001_349_898_031_630_094_6),
+            (4.0, 3.167_124_183_311_998e-5),
+            (-1.0, 0.841_344_746_068_542_9),
+        ] {
+            let got = normal_upper(x);
+            assert!((got - p).abs() <= 1e-12 * p, "{x}: {got} vs {p}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The model: least-squares gradient boosting on smartcore's
 //! `DecisionTreeRegressor` with shrinkage (learning rate) and row
-//! subsampling, then a multiplier in [0, cap] calibrated on the validation
-//! span that pulls the forecast toward zero, so the model is never
-//! confidently worse than doing nothing there.
+//! subsampling, fitted on the training rows that end one horizon before the
+//! validation span (no overlapping targets), then a multiplier k in [0, cap]
+//! calibrated on the validation span that pulls the forecast toward the
+//! momentum prior R1 (`logic::prior`): `R1 + k·(raw − R1)`, R1 itself when
+//! k is 0, so the model is never confidently worse than the prior there.
 //!
 //! Pure and deterministic: the seed is an argument, every tree gets its own
 //! seed derived from it, and row subsampling uses `SplitMix64`, so the same
@@ -21,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::logic::bars::Series;
 use crate::logic::features::{self, N};
 use crate::logic::hex;
+use crate::logic::prior;
 use crate::logic::synthetic::SplitMix64;
 
 /// Hyperparameters. The trees' settings are fixed a priori (small, shallow,
@@ -71,8 +74,8 @@ pub struct Spans {
     pub validation: usize,
 }
 
-/// When the calibrated multiplier is 0 the forecast is this far from zero,
-/// with the sign of the raw model (CZAR scores an exact 0 as a wrong sign).
+/// When the calibrated multiplier is 0 and there is no prior, the forecast
+/// is this far from zero, with the sign of the raw model.
 pub const TINY: f64 = 1e-6;
 
 /// Training rows: features and realised targets.
@@ -237,10 +240,30 @@ pub fn calibrate(raw: &[f64], y: &[f64], cap: f64, n_eff: f64, penalty: f64) -> 
     }
 }
 
-/// The submitted value: `shrink * raw`, or `±TINY` with the raw sign when
-/// that is zero; exactly 0 only when the raw model says exactly 0.
+/// `shrink * raw`, or `±TINY` with the raw sign when that is zero; exactly
+/// 0 only when the raw model says exactly 0. What is submitted when the
+/// prior R1 cannot be computed.
 pub fn signed_output(raw: f64, shrink: f64) -> f64 {
     let v = shrink * raw;
+    if v != 0.0 || raw == 0.0 {
+        v
+    } else {
+        TINY.copysign(raw)
+    }
+}
+
+/// The submitted value: the raw model shrunk toward the momentum prior R1,
+/// `R1 + shrink·(raw − R1)` (R1 itself when the factor is 0); without a
+/// prior, `signed_output`. Never an exact 0 unless both say 0.
+pub fn final_output(raw: f64, shrink: f64, prior: Option<f64>) -> f64 {
+    let Some(r1) = prior else {
+        return signed_output(raw, shrink);
+    };
+    let v = if shrink == 0.0 {
+        r1
+    } else {
+        r1 + shrink * (raw - r1)
+    };
     if v != 0.0 || raw == 0.0 {
         v
     } else {
@@ -280,12 +303,24 @@ pub struct Trained {
 pub fn train(s: &Series, at: usize, spans: &Spans, p: &Params, seed: u64) -> Result<Trained> {
     let d = dataset(s, at, spans)?;
     let split = spans.train;
-    let gbm = fit_gbm(&d.rows[..split], &d.y[..split], p, seed)?;
+    // The trees see no row whose target overlaps a validation row's.
+    let fit_end = split.saturating_sub(spans.horizon);
+    if fit_end < 2 * p.min_samples_leaf {
+        return Err(Error::Model(format!(
+            "TRAIN_SPAN_HOURS {} leaves {fit_end} rows after the {} h gap before validation",
+            spans.train, spans.horizon
+        )));
+    }
+    let gbm = fit_gbm(&d.rows[..fit_end], &d.y[..fit_end], p, seed)?;
     let raw_val = gbm.predict(&d.rows[split..])?;
     let y_val = &d.y[split..];
     let n_eff = y_val.len() as f64 / spans.horizon.max(1) as f64;
     let shrink = calibrate(&raw_val, y_val, p.shrink_cap, n_eff, p.penalty);
-    let pred_val: Vec<f64> = raw_val.iter().map(|r| signed_output(*r, shrink)).collect();
+    let pred_val: Vec<f64> = raw_val
+        .iter()
+        .enumerate()
+        .map(|(j, r)| final_output(*r, shrink, prior::r1(s, d.first + split + j)))
+        .collect();
     let zeros = vec![0.0; y_val.len()];
     let validation = Validation {
         points: y_val.len(),
@@ -314,7 +349,8 @@ pub fn train(s: &Series, at: usize, spans: &Spans, p: &Params, seed: u64) -> Res
 }
 
 impl Trained {
-    /// (raw, submitted) forecast at grid index `i`; an error when the row
+    /// (raw, submitted) forecast at grid index `i` (the raw model shrunk
+    /// toward the prior R1 at `i`); an error when the row
     /// cannot be built or the forecast is not finite.
     pub fn predict_at(&self, s: &Series, i: usize) -> Result<(f64, f64)> {
         let row = features::row(s, i).ok_or_else(|| {
@@ -325,7 +361,7 @@ impl Trained {
             ))
         })?;
         let raw = self.gbm.predict(&[row])?[0];
-        let out = signed_output(raw, self.shrink);
+        let out = final_output(raw, self.shrink, prior::r1(s, i));
         if !out.is_finite() {
             return Err(Error::Model(format!("forecast is not finite ({raw})")));
         }
@@ -359,6 +395,24 @@ mod tests {
         check(-0.02, 0.0, -TINY);
         check(0.02, 0.0, TINY);
         check(0.0, 0.3, 0.0);
+        let out = |raw: f64, k: f64, prior: Option<f64>| final_output(raw, k, prior).to_bits();
+        assert_eq!(
+            out(0.02, 0.0, Some(-0.003)),
+            (-0.003f64).to_bits(),
+            "k = 0: the prior"
+        );
+        assert_eq!(
+            out(0.02, 0.5, Some(0.01)),
+            0.015f64.to_bits(),
+            "halfway to the model"
+        );
+        assert_eq!(out(0.02, 0.0, None), TINY.to_bits(), "no prior: as before");
+        assert_eq!(
+            out(-0.02, 0.0, Some(0.0)),
+            (-TINY).to_bits(),
+            "never a made-up 0"
+        );
+        assert_eq!(out(0.0, 0.0, Some(0.0)), 0f64.to_bits());
         assert_eq!(calibrate(&[1.0, 2.0], &[0.5, 1.0], 1.0, 2.0, 1.0), 0.5);
         assert_eq!(calibrate(&[1.0, 2.0], &[-0.5, -1.0], 1.0, 2.0, 1.0), 0.0);
         assert_eq!(calibrate(&[1.0, 2.0], &[5.0, 10.0], 0.5, 2.0, 1.0), 0.5);

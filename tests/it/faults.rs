@@ -42,8 +42,8 @@ impl Captured {
 }
 
 /// The process-wide log set-up: its log dir and the captured stderr.
-struct Logs {
-    dir: PathBuf,
+pub(crate) struct Logs {
+    pub(crate) dir: PathBuf,
     stderr: Captured,
 }
 
@@ -69,7 +69,7 @@ fn ledger_sink(_: &Path) -> io::Result<()> {
 }
 
 /// Takes the one-daemon-at-a-time lock and the shared log set-up.
-fn in_process() -> (MutexGuard<'static, ()>, &'static Logs) {
+pub(crate) fn in_process() -> (MutexGuard<'static, ()>, &'static Logs) {
     static ONE: Mutex<()> = Mutex::new(());
     static LOGS: OnceLock<Logs> = OnceLock::new();
     let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
@@ -93,7 +93,13 @@ fn in_process() -> (MutexGuard<'static, ()>, &'static Logs) {
 }
 
 fn devnet(block_ms: u64) -> (Devnet, Wallet) {
-    let (_, wallet) = devnet::throwaway_wallet(31).unwrap();
+    devnet_for(block_ms, 31)
+}
+
+/// A devnet funding and registering the throwaway wallet of `seed` (one
+/// seed per test module: the worker's claim is machine-wide).
+pub(crate) fn devnet_for(block_ms: u64, seed: u64) -> (Devnet, Wallet) {
+    let (_, wallet) = devnet::throwaway_wallet(seed).unwrap();
     let net = Devnet::start(DevnetConfig {
         block_ms,
         epoch_blocks: 10,
@@ -106,7 +112,7 @@ fn devnet(block_ms: u64) -> (Devnet, Wallet) {
     (net, wallet)
 }
 
-fn config(net: &Devnet, dir: &Path, log_dir: &Path) -> Config {
+pub(crate) fn config(net: &Devnet, dir: &Path, log_dir: &Path) -> Config {
     let log_dir = log_dir.display().to_string();
     let mut env = devnet_env(net, "", dir, &[("ALLORA_LOG_DIR", log_dir.as_str())]);
     env.retain(|(k, _)| k != "MNEMONIC");

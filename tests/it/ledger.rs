@@ -1,6 +1,7 @@
 //! The ledger file on a real filesystem: records survive reopening, a torn
 //! last line (crash mid-write) is skipped and repaired, compaction keeps the
-//! unresolved and recent nonces; and the singleton lock names its holder.
+//! unresolved and recent nonces; the score record beside it does the same;
+//! and the singleton lock names its holder.
 
 use allora_worker::io::ledger::LedgerFile;
 use allora_worker::io::lock::{self, Lock};
@@ -105,4 +106,40 @@ fn a_second_lock_names_the_first_pid() {
         Lock::acquire(&path).is_ok(),
         "a released lock is taken over"
     );
+}
+
+#[test]
+fn the_score_record_survives_a_torn_line_and_compacts_with_the_ledger() {
+    use allora_worker::io::scorefile::ScoreFile;
+    use allora_worker::logic::score_record::{Entry, Outcome};
+    let dir = temp_dir("score-record");
+    let path = dir.join("score.jsonl");
+    let day = 86_400;
+    let entry = |nonce, at, outcome| Entry { nonce, at, outcome };
+    {
+        let (mut f, skipped) = ScoreFile::open(&path).unwrap();
+        assert_eq!(skipped, 0);
+        f.append(entry(1, 0, Outcome::Missed)).unwrap();
+        f.append(entry(2, 40 * day, Outcome::Submitted { value: Some(0.5) }))
+            .unwrap();
+        f.append(entry(3, 41 * day, Outcome::Submitted { value: None }))
+            .unwrap();
+    }
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"nonce\":4,\"at\":3,\"sta");
+    std::fs::write(&path, text).unwrap();
+    let (mut f, skipped) = ScoreFile::open(&path).unwrap();
+    assert_eq!((skipped, f.state().len()), (1, 3));
+    assert!(
+        !f.compact_if_needed(0, 168, 10, false).unwrap(),
+        "small and not forced"
+    );
+    // The ledger compacted: keep 30 days of target times (at + 7 days here).
+    assert!(f.compact_if_needed(40 * day, 168, 10, true).unwrap());
+    f.append(entry(5, 42 * day, Outcome::Missed)).unwrap();
+    let (f, skipped) = ScoreFile::open(&path).unwrap();
+    assert_eq!(skipped, 0, "the torn line went with the compaction");
+    let kept: Vec<i64> = f.state().entries().map(|e| e.nonce).collect();
+    assert_eq!(kept, vec![2, 3, 5]);
+    assert_eq!(f.state().due(48 * day, 168), vec![(2, 0.5)]);
 }

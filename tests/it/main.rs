@@ -9,10 +9,12 @@ mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames and 
 mod faults; // disk full (log sink, ledger) and wall-clock jumps under an in-process daemon
 mod fuzz; // seeded mutation loops over the websocket, Tiingo, CSV, env-file, tx and ledger parsers
 mod ledger; // ledger file durability, compaction, the singleton lock
+mod live_score; // the daemon scores its own submissions once their targets pass (shifted clock), the record across restarts, status --json
 mod logs; // rotation of worker.log and events.jsonl
 mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons
 mod model; // reproducible model files, golden hash, predict/train/backtest commands, the predict-cmd hook
 mod ops; // what an operator sees: which commands write logs, exact start-up refusals and exit codes
+mod scoring; // CZAR, ZPTAE and the Forge gates against every vector of scoring.json; evaluate
 mod secrets; // no mnemonic or key in any output or file
 mod soak; // 1 000 fast windows of the real binary under random faults: one submission each, no duplicates, flat RSS, logs = ledger = chain
 mod support; // shared helpers: the built binary, temp dirs, vector files

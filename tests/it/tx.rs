@@ -566,8 +566,10 @@ fn bench_json_reports_sign_tx_us() {
     let (stdout, stderr) = support::texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let j: Value = serde_json::from_str(&stdout).expect("bench --json prints one JSON object");
-    assert!(
-        j["sign_tx_us"].as_f64().is_some_and(|us| us > 0.0),
-        "{stdout}"
-    );
+    for key in ["sign_tx_us", "evaluate_1000_us"] {
+        assert!(
+            j[key].as_f64().is_some_and(|us| us > 0.0),
+            "{key}: {stdout}"
+        );
+    }
 }
