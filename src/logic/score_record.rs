@@ -184,12 +184,10 @@ pub fn value_in_tx(tx_b64: &str, nonce: i64) -> Option<f64> {
         .decode(tx_b64)
         .ok()?;
     let tx = verify::decode_tx(&raw).ok()?;
-    tx.messages.iter().find_map(|m| match m {
-        Msg::InsertPayload {
-            nonce: n, value, ..
-        } if *n == nonce => value.as_ref()?.parse::<f64>().ok(),
-        _ => None,
-    })
+    tx.messages
+        .iter()
+        .filter(|m| matches!(m, Msg::Insert { .. }) && m.nonce() == nonce)
+        .find_map(|m| m.value()?.parse::<f64>().ok())
 }
 
 /// Scores a forecast made at `t0` from the bars: the truth is
