@@ -64,6 +64,10 @@ pub fn split(args: Vec<OsString>) -> Result<Invocation> {
     Ok(inv)
 }
 
+/// The commands that write `worker.log` and `events.jsonl`; every other
+/// command logs to stderr only.
+const WRITES_LOGS: &[&str] = &["run", "once"];
+
 /// Runs the program with `args` (without the program name); returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
     let inv = match split(args) {
@@ -102,7 +106,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
         max_bytes: config.log_max_bytes,
         backups: config.log_backups,
     };
-    logging::init(&config.log_dir, policy, config.debug);
+    let files = if !WRITES_LOGS.contains(&name) {
+        logging::Files::None
+    } else if logging::stderr_is_journal() {
+        logging::Files::Events(&config.log_dir)
+    } else {
+        logging::Files::Both(&config.log_dir)
+    };
+    logging::init(files, policy, config.debug);
     log::debug!(
         "{} {} starting with data dir {}",
         name,
@@ -112,7 +123,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match (command.run)(&ctx, inv.rest) {
         Ok(code) => code,
         Err(e) => {
-            log::error!("ERROR {name}: {e}");
+            log::error!("{name}: {e}");
             e.exit_code()
         }
     }

@@ -61,8 +61,12 @@ impl Agent<'_> {
                     &format!("start-up probe failed, retrying in {} s: {e}", wait / 1000),
                     json!({}),
                 );
-                self.counters.problem = Some(e.to_string());
+                self.counters.problem = Some(match e {
+                    Error::Chain { code: 13, .. } => e.to_string(),
+                    _ => format!("chain unreachable at start-up: {e}"),
+                });
                 self.state.probe_retry_at_ms = now + wait;
+                self.write_status();
             }
         }
     }
@@ -319,7 +323,6 @@ impl Agent<'_> {
             self.counters.missed_total()
         );
         self.notifier.send(&line);
-        self.notifier.send("WATCHDOG=1");
     }
 
     /// Waits for a websocket event or `until_ms`, in slices of at most 1 s so

@@ -14,6 +14,7 @@ use crate::agent::{self, Options};
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
 use crate::io::signals;
+use crate::logic::human;
 
 macro_rules! flags {
     () => {
@@ -99,10 +100,19 @@ pub fn parse(args: Vec<OsString>, name: &str) -> Result<Options> {
             other => return Err(unexpected(other, name)),
         }
     }
+    if let (Some(start), Some(stop)) = (o.start_at, o.stop_at) {
+        if start >= stop {
+            return Err(Error::Usage(format!(
+                "--start-at {} is not before --stop-at {}",
+                human::rfc3339(start),
+                human::rfc3339(stop)
+            )));
+        }
+    }
     Ok(o)
 }
 
-fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
+pub fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
     let s = v.string()?;
     OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
         Error::Usage(format!(

@@ -50,10 +50,12 @@ pub fn request_stop() {
     SIGNALS.fetch_max(1, Ordering::SeqCst);
 }
 
-/// Sleeps until `deadline` or a stop request, in slices of at most 100 ms.
-/// Returns true when woken by a stop request.
+/// Sleeps until `deadline` or a stop request, in slices of at most 100 ms,
+/// keeping the systemd watchdog fed. Returns true when woken by a stop
+/// request.
 pub fn sleep_until(deadline: Instant) -> bool {
     loop {
+        crate::io::notify::watchdog();
         if stop_requested() {
             return true;
         }

@@ -357,6 +357,7 @@ fn sd_notify_ready_status_watchdog_stopping() {
         .unwrap();
     let mut env = env(&net, &mnemonic, &dir);
     env.push(("NOTIFY_SOCKET".into(), sock_path.display().to_string()));
+    env.push(("WATCHDOG_USEC".into(), "60000000".into()));
     let mut child = spawn_quiet(&bin(), &["run", "--heartbeat", "1"], &env, &dir);
     let mut seen = String::new();
     let mut buf = [0u8; 4096];

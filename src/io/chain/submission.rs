@@ -124,7 +124,7 @@ impl Client {
             if let Some(why) = self.stop_polling(window_end, start)? {
                 return Ok(Tracked::Unknown(why));
             }
-            std::thread::sleep(self.poll_interval());
+            crate::io::signals::sleep_until(Instant::now() + self.poll_interval());
         }
     }
 
@@ -171,7 +171,7 @@ impl Client {
                 }
                 return Ok(Tracked::Unknown(why));
             }
-            std::thread::sleep(self.poll_interval());
+            crate::io::signals::sleep_until(Instant::now() + self.poll_interval());
         }
     }
 

@@ -1,0 +1,110 @@
+//! What an operator sees: which commands write log files (only `run` and
+//! `once`, and not `worker.log` when stderr is the journal), one-line errors
+//! without a doubled level, flags refused at start with the exact message.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::{bin, run, temp_dir, texts};
+
+/// Settings pointing at a chain that refuses connections (port 1).
+fn dead_chain(dir: &Path) -> Vec<(String, String)> {
+    [
+        ("ALLORA_CHAIN_ID", "devnet-1"),
+        ("ALLORA_LCD_URLS", "http://127.0.0.1:1"),
+        ("ALLORA_RPC_URLS", "http://127.0.0.1:1"),
+        ("ALLORA_WS_URL", "ws://127.0.0.1:1/websocket"),
+        ("TIINGO_URL", "http://127.0.0.1:1"),
+        ("TIINGO_API_KEY", "x"),
+        (
+            "MNEMONIC",
+            "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([
+        ("ALLORA_DATA_DIR".into(), dir.join("data").display().to_string()),
+        ("ALLORA_LOG_DIR".into(), dir.join("logs").display().to_string()),
+    ])
+    .collect()
+}
+
+fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[test]
+fn only_run_and_once_write_log_files() {
+    let dir = temp_dir("ops-logs");
+    let env = dead_chain(&dir);
+    for args in [&["wallet"][..], &["status"], &["systemd-unit"]] {
+        run(&dir, args, &env_refs(&env));
+        assert!(!dir.join("logs").exists(), "{args:?} created the log dir");
+    }
+    let out = run(&dir, &["once"], &env_refs(&env));
+    assert_eq!(out.status.code(), Some(1));
+    let (_, stderr) = texts(&out);
+    assert!(dir.join("logs/worker.log").exists(), "{stderr}");
+    assert!(dir.join("logs/events.jsonl").exists());
+    assert!(stderr.contains("[ERROR]"), "{stderr}");
+    assert!(
+        !stderr.contains("[ERROR] ERROR"),
+        "a doubled level: {stderr}"
+    );
+}
+
+#[test]
+fn under_the_journal_worker_log_is_not_written_twice() {
+    let dir = temp_dir("ops-journal");
+    let env = dead_chain(&dir);
+    let journal = dir.join("journal");
+    let file = std::fs::File::create(&journal).unwrap();
+    let meta = file.metadata().unwrap();
+    let out = Command::new(bin())
+        .arg("once")
+        .current_dir(&dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdout(Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(out.code(), Some(1));
+    let said = std::fs::read_to_string(&journal).unwrap();
+    assert!(said.contains("STARTUP"), "{said}");
+    assert!(
+        !dir.join("logs/worker.log").exists(),
+        "worker.log duplicates the journal"
+    );
+    let events = std::fs::read_to_string(dir.join("logs/events.jsonl")).unwrap();
+    assert!(events.contains("\"startup\""), "{events}");
+}
+
+#[test]
+fn start_at_after_stop_at_is_refused() {
+    let dir = temp_dir("ops-start-stop");
+    let env = dead_chain(&dir);
+    let out = run(
+        &dir,
+        &[
+            "run",
+            "--start-at",
+            "2027-01-02T00:00:00Z",
+            "--stop-at",
+            "2027-01-01T00:00:00Z",
+        ],
+        &env_refs(&env),
+    );
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains(
+            "--start-at 2027-01-02T00:00:00Z is not before --stop-at 2027-01-01T00:00:00Z"
+        ),
+        "{stderr}"
+    );
+}
