@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::chain::{Client, SubmitState};
+use crate::io::claim::Claim;
 use crate::io::ledger::{self, LedgerFile};
 use crate::io::lock::{self, Lock};
 use crate::io::notify::Notifier;
@@ -124,6 +125,14 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         config.topic_id,
         wallet.address(),
     );
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::io(format!("create {}", config.data_dir.display()), e))?;
+    let _claim = Claim::acquire(
+        &config.chain_id,
+        config.topic_id,
+        wallet.address(),
+        &config.data_dir,
+    )?;
     let _lock = Lock::acquire(&lock_path)?;
     warn_short_watchdog(config);
     let mut agent = Agent::new(config, wallet, opts)?;

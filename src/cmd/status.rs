@@ -1,47 +1,43 @@
-//! `allora-worker status`: reads `status.json` and the lock file in the data
-//! dir and prints a human summary (or `--json`). Needs no key and no network.
+//! `allora-worker status`: finds the running worker through its machine-wide
+//! claim (from any directory, also under the hardened unit), reads
+//! `status.json` from that worker's data dir (else the configured one) and
+//! prints a human summary (or `--json`). Exit 0 when a worker runs, 3 when
+//! not (LSB). Needs no key and no network.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
+use crate::io::claim::{self, Running};
 use crate::io::{clock, lock};
 
 pub const COMMAND: Command = Command {
     name: "status",
     summary: "show whether the worker runs and what it did (from status.json)",
     needs_wallet: false,
-    usage: "Usage: allora-worker status [--json]\n\nFlags:\n  --json    print one JSON object\n",
+    usage: "Usage: allora-worker status [--json]\n\nExit status: 0 when a worker runs, 3 when none does.\n\nFlags:\n  --json    print one JSON object\n",
     run,
 };
 
-/// Lock files in `data_dir` for the configured chain and topic.
-pub fn lock_files(data_dir: &Path, chain_id: &str, topic: u64) -> Vec<PathBuf> {
-    let prefix = lock::path_for(data_dir, chain_id, topic, "");
-    let prefix = prefix
-        .file_name()
-        .map(|n| n.to_string_lossy().trim_end_matches(".lock").to_string());
-    let mut out: Vec<PathBuf> = std::fs::read_dir(data_dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let name = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    prefix
-                        .as_ref()
-                        .is_some_and(|pre| name.starts_with(pre.as_str()))
-                        && name.ends_with(".lock")
-                })
-                .collect()
-        })
+/// The workers running on this machine for the configured chain and topic,
+/// found through their machine-wide claims: the configured address's
+/// (`ALLORA_WALLET_ADDR`, else the one the mnemonic derives, if one is
+/// configured), else every address's.
+pub fn running_workers(ctx: &Ctx) -> Vec<Running> {
+    let c = &ctx.config;
+    let address = c
+        .wallet_addr
+        .clone()
+        .or_else(|| ctx.wallet().ok().map(|w| w.address().to_string()))
         .unwrap_or_default();
-    out.sort();
-    out
+    let prefix = lock::instance_name(&c.chain_id, c.topic_id, &address);
+    claim::running()
+        .into_iter()
+        .filter(|r| r.instance.starts_with(&prefix))
+        .collect()
 }
 
 fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
@@ -54,47 +50,47 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         }
     }
     let c = &ctx.config;
-    let running: Vec<(PathBuf, Option<u32>)> = lock_files(&c.data_dir, &c.chain_id, c.topic_id)
-        .into_iter()
-        .filter(|p| lock::is_held(p))
-        .map(|p| {
-            let pid = lock::read_pid(&p);
-            (p, pid)
-        })
-        .collect();
-    let path = c.data_dir.join("status.json");
+    let running = running_workers(ctx);
+    let first = running.first();
+    let data_dir = first
+        .and_then(|r| r.data_dir.clone())
+        .unwrap_or_else(|| c.data_dir.clone());
+    let path = data_dir.join("status.json");
     let status: Value = match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text)
             .map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Null,
         Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
     };
-    let pid = running.first().and_then(|(_, pid)| *pid);
+    let pid = first.and_then(|r| r.pid);
     if as_json {
         println!(
             "{}",
-            json!({"running": !running.is_empty(), "pid": pid, "status": status})
+            json!({"running": first.is_some(), "pid": pid, "data_dir": data_dir, "status": status})
         );
     } else {
         print!(
             "{}",
             human(
                 pid,
-                !running.is_empty(),
+                first.is_some(),
+                &path,
                 &status,
                 clock::now_utc().unix_timestamp()
             )
         );
     }
-    Ok(0)
+    // LSB: 0 running, 3 not running.
+    Ok(if first.is_some() { 0 } else { 3 })
 }
 
-fn human(pid: Option<u32>, running: bool, s: &Value, now: i64) -> String {
+fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> String {
     let mut out = match (running, pid) {
         (true, Some(p)) => format!("worker:        running (pid {p})\n"),
         (true, None) => "worker:        running\n".to_string(),
         (false, _) => "worker:        not running\n".to_string(),
     };
+    out.push_str(&format!("read:          {}\n", path.display()));
     if s.is_null() {
         out.push_str("status.json:   none yet (the worker has not written one)\n");
         return out;

@@ -15,9 +15,16 @@ use serde_json::Value;
 
 use crate::support::{accepted, bin, spawn_quiet, temp_dir, wait_for};
 
-/// A devnet with fast blocks and the throwaway wallet funded and registered.
+/// A devnet with fast blocks and a throwaway wallet funded and registered;
+/// each call gets its own wallet, so tests running at once never share the
+/// machine-wide one-worker-per-key claim.
 fn devnet(block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
-    let (mnemonic, wallet) = devnet::throwaway_wallet(11).unwrap();
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // Per test process too: a worker left by an aborted earlier run must
+    // not hold the claim of this run's wallet.
+    let seed = (u64::from(std::process::id()) << 16) + n;
+    let (mnemonic, wallet) = devnet::throwaway_wallet(seed).unwrap();
     let net = Devnet::start(DevnetConfig {
         block_ms,
         epoch_blocks: epoch,
@@ -423,4 +430,82 @@ fn stop_at_ends_cleanly_and_low_balance_pauses_without_submitting() {
         status["missed"]["low_balance"].as_u64().unwrap_or(0) >= 1,
         "{status}"
     );
+}
+
+#[test]
+fn one_worker_per_key_machine_wide_and_status_stop_from_anywhere() {
+    let (net, mnemonic, addr) = devnet(100, 10, 8);
+    let dir = temp_dir("daemon-claim");
+    let (one, two, elsewhere) = (dir.join("one"), dir.join("two"), dir.join("elsewhere"));
+    for d in [&one, &two, &elsewhere] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut first = spawn_quiet(&bin(), &["run"], &env(&net, &mnemonic, &one), &one);
+    wait_for("the first worker to submit", 60, || {
+        (!accepted(&net.stats(), &addr).is_empty()).then_some(())
+    });
+    let out = Command::new(bin())
+        .arg("run")
+        .env_clear()
+        .envs(env(&net, &mnemonic, &two))
+        .current_dir(&two)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let one_data = std::fs::canonicalize(one.join("data")).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "another worker (pid {}, data dir {}) already runs for this chain, topic and address",
+            first.id(),
+            one_data.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!two.join("data/status.json").exists());
+    // status and stop from another directory, without the key.
+    let anywhere = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env_clear()
+            .env("ALLORA_CHAIN_ID", "devnet-1")
+            .env("ALLORA_WALLET_ADDR", &addr)
+            .current_dir(&elsewhere)
+            .output()
+            .unwrap()
+    };
+    let out = anywhere(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["pid"], first.id());
+    assert_eq!(status["data_dir"], one_data.display().to_string());
+    assert_eq!(
+        status["status"]["pid"],
+        first.id(),
+        "read the worker's status.json"
+    );
+    let out = anywhere(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "read:          {}/status.json",
+            one_data.display()
+        )),
+        "{text}"
+    );
+    let out = anywhere(&["stop"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!(
+        "stopped worker pid {}, data dir {}",
+        first.id(),
+        one_data.display()
+    )));
+    assert_eq!(exit_of(&mut first, 5).0, Some(0));
+    let out = anywhere(&["status"]);
+    assert_eq!(out.status.code(), Some(3), "LSB: not running");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not running"));
+    let stats = net.stats();
+    assert_eq!(stats["duplicates"], 0, "{stats}");
+    assert!(accepted(&stats, &addr).iter().all(|(_, c)| *c == 1));
 }

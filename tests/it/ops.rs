@@ -108,3 +108,29 @@ fn start_at_after_stop_at_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn demo_runs_in_a_fresh_temp_dir_and_removes_it() {
+    let dir = temp_dir("ops-demo");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp_text = tmp.display().to_string();
+    for _ in 0..2 {
+        let out = run(
+            &dir,
+            &["demo", "--windows", "2", "--json"],
+            &[("TMPDIR", tmp_text.as_str())],
+        );
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(
+            report["accepted_once"], 2,
+            "a fresh ledger each time: {report}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "demo left {left:?} behind");
+        assert!(!dir.join("data").exists() && !dir.join("logs").exists());
+    }
+}

@@ -16,6 +16,8 @@ use crate::support::{accepted, bin, devnet_env, spawn_quiet, temp_dir, wait_for}
 
 /// A devnet with the wallet of `seed` funded and registered.
 fn devnet(seed: u64, block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
+    // Per test process: a worker left by an aborted run must not hold the claim.
+    let seed = (u64::from(std::process::id()) << 16) + seed;
     let (mnemonic, wallet) = devnet::throwaway_wallet(seed).unwrap();
     let net = Devnet::start(DevnetConfig {
         block_ms,
