@@ -114,6 +114,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         logging::Files::Both(&config.log_dir)
     };
     logging::init(files, policy, config.debug);
+    for warning in &config.warnings {
+        log::warn!("WARNING {warning}");
+    }
     log::debug!(
         "{} {} starting with data dir {}",
         name,
@@ -147,7 +150,7 @@ Global flags (before or after the subcommand):
 
 fn environment_help() -> String {
     let mut s =
-        String::from("Environment (environment, then the env file, then flags; later wins):\n");
+        String::from("Environment (the env file, then the environment, then flags; later wins):\n");
     for (key, default, meaning) in KEYS {
         s.push_str(&format!("  {key:<22} {meaning} [default: {default}]\n"));
     }

@@ -269,9 +269,7 @@ fn skew(r: &mut Report, client: &mut Client) {
 }
 
 fn market(r: &mut Report, ctx: &Ctx) {
-    // TODO(lead): use the model branch's `config.tiingo_url` once merged.
-    let base = std::env::var("TIINGO_URL").unwrap_or_else(|_| "https://api.tiingo.com".into());
-    let base = base.trim_end_matches('/');
+    let base = ctx.config.tiingo_url.trim_end_matches('/');
     let agent = http::agent(ctx.config.connect_timeout, ctx.config.read_timeout);
     let token = ctx
         .config

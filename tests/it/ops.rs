@@ -134,3 +134,54 @@ fn demo_runs_in_a_fresh_temp_dir_and_removes_it() {
         assert!(!dir.join("data").exists() && !dir.join("logs").exists());
     }
 }
+
+#[test]
+fn check_reads_every_key_from_the_env_file_and_the_environment_wins() {
+    use allora_worker::devnet::{self, Devnet, DevnetConfig};
+    let (mnemonic, wallet) = devnet::throwaway_wallet(u64::from(std::process::id()) << 8).unwrap();
+    let net = Devnet::start(DevnetConfig {
+        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000)],
+        registered: vec![wallet.address().to_string()],
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let dir = temp_dir("ops-check-envfile");
+    let file = crate::support::devnet_env(&net, mnemonic.expose(), &dir, &[]);
+    let mut text: String = file.iter().map(|(k, v)| format!("{k}=\"{v}\"\n")).collect();
+    text.push_str("TOPIC_ID=abc  # the environment overrides this\n");
+    std::fs::write(dir.join("devnet.env"), text).unwrap();
+    let out = run(
+        &dir,
+        &["--env-file", "devnet.env", "check"],
+        &[("TOPIC_ID", "67"), ("ALLORA_TYPO", "1")],
+    );
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let market = stdout
+        .lines()
+        .find(|l| l.contains("market data"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        market.starts_with("✓ market data http://127.0.0.1:"),
+        "{market}"
+    );
+    assert!(
+        stderr.contains("unknown key ALLORA_TYPO in the environment (a typo?); it is ignored"),
+        "{stderr}"
+    );
+    // An empty endpoint key is an error, not testnet.
+    let out = run(
+        &dir,
+        &["--env-file", "devnet.env", "check"],
+        &[("ALLORA_LCD_URLS", "")],
+    );
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains(
+            "config ALLORA_LCD_URLS: is empty in the environment; remove the line to use the testnet preset"
+        ),
+        "{stderr}"
+    );
+}
