@@ -96,17 +96,50 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Err(e) => return usage_error(&e),
     };
     let ctx = Ctx::new(config);
-    if command.needs_wallet {
+    let writes_logs = WRITES_LOGS.contains(&name);
+    if command.needs_wallet && !writes_logs {
         if let Err(e) = ctx.wallet() {
             return usage_error(&e);
         }
     }
-    let config = &ctx.config;
+    // Bad flags of run/once are usage errors: nothing written.
+    if writes_logs {
+        if let Err(e) = cmd::run::parse(inv.rest.clone(), name) {
+            return usage_error(&e);
+        }
+    }
+    start_logging(&ctx.config, writes_logs);
+    log::debug!(
+        "{} {} starting with data dir {}",
+        name,
+        env!("CARGO_PKG_VERSION"),
+        ctx.config.data_dir.display()
+    );
+    let result = match ctx.wallet() {
+        Err(e) if command.needs_wallet => Err(e),
+        _ => (command.run)(&ctx, inv.rest),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{name}: {e}");
+            if writes_logs {
+                // A detached (nohup) user looks in worker.log and status.
+                cmd::run::record_start_failure(&ctx.config, &e);
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Logging for a command: `run` and `once` write the log files (not
+/// `worker.log` when stderr is the journal), the others stderr only.
+fn start_logging(config: &crate::config::Config, writes_logs: bool) {
     let policy = Policy {
         max_bytes: config.log_max_bytes,
         backups: config.log_backups,
     };
-    let files = if !WRITES_LOGS.contains(&name) {
+    let files = if !writes_logs {
         logging::Files::None
     } else if logging::stderr_is_journal() {
         logging::Files::Events(&config.log_dir)
@@ -116,19 +149,6 @@ pub fn main(args: Vec<OsString>) -> i32 {
     logging::init(files, policy, config.debug);
     for warning in &config.warnings {
         log::warn!("WARNING {warning}");
-    }
-    log::debug!(
-        "{} {} starting with data dir {}",
-        name,
-        env!("CARGO_PKG_VERSION"),
-        config.data_dir.display()
-    );
-    match (command.run)(&ctx, inv.rest) {
-        Ok(code) => code,
-        Err(e) => {
-            log::error!("{name}: {e}");
-            e.exit_code()
-        }
     }
 }
 

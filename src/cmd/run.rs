@@ -12,8 +12,10 @@ use time::OffsetDateTime;
 
 use crate::agent::{self, Options};
 use crate::cmd::{unexpected, Command, Ctx};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::signals;
+use crate::logic::counters::Counters;
 use crate::logic::human;
 
 macro_rules! flags {
@@ -119,6 +121,27 @@ pub fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
             "{flag} {s:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z"
         ))
     })
+}
+
+/// Records why `run` or `once` could not start in `status.json`, so
+/// `status` says "not running — last start failed at T: reason". Not when
+/// another worker runs: its status.json is its own.
+pub fn record_start_failure(config: &Config, e: &Error) {
+    if matches!(e, Error::Running(_)) {
+        return;
+    }
+    let path = config.data_dir.join("status.json");
+    let previous = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let now = crate::io::clock::now_utc().unix_timestamp();
+    let doc = Counters::start_failure_json(previous, now, &e.to_string());
+    let written = std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::io(format!("create {}", config.data_dir.display()), e))
+        .and_then(|()| crate::io::atomic::write(&path, format!("{doc:#}\n").as_bytes()));
+    if let Err(e) = written {
+        log::warn!("WARNING could not record the failed start: {e}");
+    }
 }
 
 fn run_daemon(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {

@@ -13,6 +13,7 @@ use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
 use crate::io::claim::{self, Running};
 use crate::io::{clock, lock};
+use crate::logic::human;
 
 pub const COMMAND: Command = Command {
     name: "status",
@@ -84,20 +85,37 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     Ok(if first.is_some() { 0 } else { 3 })
 }
 
-fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> String {
-    let mut out = match (running, pid) {
+/// The `worker:` line: running with its pid, or not, and why it last failed
+/// to start when it did.
+fn state_line(pid: Option<u32>, running: bool, s: &Value) -> String {
+    match (running, pid) {
         (true, Some(p)) => format!("worker:        running (pid {p})\n"),
         (true, None) => "worker:        running\n".to_string(),
-        (false, _) => "worker:        not running\n".to_string(),
-    };
+        (false, _) => match (
+            s["last_start_failure"]["at"].as_i64(),
+            s["last_start_failure"]["reason"].as_str(),
+        ) {
+            (Some(at), Some(reason)) => format!(
+                "worker:        not running — last start failed at {}: {reason}\n",
+                human::unix_rfc3339(at)
+            ),
+            _ => "worker:        not running\n".to_string(),
+        },
+    }
+}
+
+fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> String {
+    let mut out = state_line(pid, running, s);
     out.push_str(&format!("read:          {}\n", path.display()));
     if s.is_null() {
         out.push_str("status.json:   none yet (the worker has not written one)\n");
         return out;
     }
     let ago = |k: &str| {
-        s[k].as_i64()
-            .map_or("never".to_string(), |t| format!("{} s ago", now - t))
+        s[k].as_i64().map_or("never".to_string(), |t| {
+            let d = std::time::Duration::from_secs(now.saturating_sub(t).max(0) as u64);
+            format!("{} ({} ago)", human::unix_rfc3339(t), human::duration(d))
+        })
     };
     let text = |k: &str| match &s[k] {
         Value::Null => "-".to_string(),
@@ -108,19 +126,25 @@ fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> S
     out.push_str(&format!("heartbeat:     {}\n", ago("last_heartbeat_at")));
     out.push_str(&format!("windows seen:  {}\n", text("windows_seen")));
     out.push_str(&format!(
-        "submitted:     {} (last {} , tx {})\n",
+        "submitted:     {} (last {}, tx {})\n",
         text("submitted"),
         ago("last_success_at"),
         text("last_tx_hash")
     ));
     out.push_str(&format!("missed:        {}\n", text("missed")));
     out.push_str(&format!("last window:   {}\n", text("last_window")));
+    let balance = s["balance_uallo"]
+        .as_str()
+        .and_then(|b| b.parse::<u128>().ok())
+        .map_or("-".to_string(), human::allo);
     out.push_str(&format!(
-        "balance:       {} uallo (runway {} days)\n",
-        text("balance_uallo"),
+        "balance:       {balance}, runway {} days\n",
         text("runway_days")
     ));
-    out.push_str(&format!("model age:     {} s\n", text("model_age_s")));
+    let model_age = s["model_age_s"].as_u64().map_or("-".to_string(), |a| {
+        human::duration(std::time::Duration::from_secs(a))
+    });
+    out.push_str(&format!("model age:     {model_age}\n"));
     out.push_str(&format!("problem:       {}\n", text("problem")));
     out
 }

@@ -185,3 +185,43 @@ fn check_reads_every_key_from_the_env_file_and_the_environment_wins() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_failed_start_is_recorded_where_a_detached_user_looks() {
+    let dir = temp_dir("ops-start-failure");
+    let env = dead_chain(&dir);
+    let out = run(&dir, &["once"], &env_refs(&env));
+    assert_eq!(out.status.code(), Some(1));
+    let log = std::fs::read_to_string(dir.join("logs/worker.log")).unwrap();
+    assert!(log.contains("[ERROR] once: "), "{log}");
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data/status.json")).unwrap())
+            .unwrap();
+    let reason = status["last_start_failure"]["reason"].as_str().unwrap();
+    assert!(reason.contains("127.0.0.1:1"), "{status}");
+    let out = run(&dir, &["status"], &env_refs(&env));
+    assert_eq!(out.status.code(), Some(3));
+    let (stdout, _) = texts(&out);
+    assert!(
+        stdout.contains("worker:        not running — last start failed at "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(reason), "{stdout}");
+    // A bad key is recorded too; a bad flag writes nothing.
+    let bad_key = temp_dir("ops-bad-key");
+    let mut env = dead_chain(&bad_key);
+    env.retain(|(k, _)| k != "MNEMONIC");
+    env.push(("MNEMONIC".into(), "not a mnemonic".into()));
+    let out = run(&bad_key, &["run"], &env_refs(&env));
+    assert_eq!(out.status.code(), Some(2));
+    let log = std::fs::read_to_string(bad_key.join("logs/worker.log")).unwrap();
+    assert!(log.contains("[ERROR] run: wallet: "), "{log}");
+    assert!(bad_key.join("data/status.json").is_file());
+    let flags = temp_dir("ops-bad-flag");
+    let out = run(&flags, &["run", "--bogus"], &env_refs(&dead_chain(&flags)));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        std::fs::read_dir(&flags).unwrap().next().is_none(),
+        "a usage error wrote a file"
+    );
+}
