@@ -134,6 +134,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         &config.data_dir,
     )?;
     let _lock = Lock::acquire(&lock_path)?;
+    check_metrics_file(&opts)?;
     warn_short_watchdog(config);
     let mut agent = Agent::new(config, wallet, opts)?;
     agent.startup();
@@ -144,6 +145,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
     agent.wait_for_start();
     while !agent.finished() {
         crate::io::notify::watchdog();
+        signals::take_sighup();
         agent.expire_windows();
         let action = schedule::next(
             &agent.state,
@@ -167,6 +169,21 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         }
     }
     agent.shutdown()
+}
+
+/// Refuses a `--metrics-file` that cannot be written, at start rather than
+/// with a warning a minute later (writes an empty file, which the textfile
+/// collector reads as no metrics; the first status write fills it).
+fn check_metrics_file(opts: &Options) -> Result<()> {
+    let Some(path) = &opts.metrics_file else {
+        return Ok(());
+    };
+    crate::io::atomic::write(path, b"").map_err(|e| {
+        Error::Usage(format!(
+            "--metrics-file {} cannot be written: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// One HTTP call may block for connect + read timeout without a watchdog

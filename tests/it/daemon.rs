@@ -509,3 +509,46 @@ fn one_worker_per_key_machine_wide_and_status_stop_from_anywhere() {
     assert_eq!(stats["duplicates"], 0, "{stats}");
     assert!(accepted(&stats, &addr).iter().all(|(_, c)| *c == 1));
 }
+
+#[test]
+fn sighup_without_nohup_reopens_the_logs_and_a_clean_stop_warns_nothing() {
+    let (net, mnemonic, addr) = devnet(100, 10, 8);
+    let dir = temp_dir("daemon-sighup");
+    let mut child = spawn_quiet(&bin(), &["run"], &env(&net, &mnemonic, &dir), &dir);
+    wait_for("a submission", 60, || {
+        (!accepted(&net.stats(), &addr).is_empty()).then_some(())
+    });
+    // logrotate moves the file away, then sends SIGHUP.
+    std::fs::rename(
+        dir.join("logs/worker.log"),
+        dir.join("logs/worker.log.moved"),
+    )
+    .unwrap();
+    signal(&child, Signal::SIGHUP);
+    wait_for("the reopened worker.log", 10, || {
+        log_text(&dir)
+            .contains("SIGHUP: log files reopened")
+            .then_some(())
+    });
+    let served = accepted(&net.stats(), &addr).len();
+    wait_for("more windows after SIGHUP", 30, || {
+        (accepted(&net.stats(), &addr).len() >= served + 2).then_some(())
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the worker"
+    );
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+    let log = log_text(&dir);
+    assert!(log.contains("SHUTDOWN"), "{log}");
+    let noisy: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[WARN]") || l.contains("reconnect"))
+        .collect();
+    assert!(
+        noisy.is_empty(),
+        "a clean stop and a healthy devnet warn nothing: {noisy:?}"
+    );
+    assert_eq!(net.stats()["duplicates"], 0);
+}

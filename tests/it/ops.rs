@@ -225,3 +225,20 @@ fn a_failed_start_is_recorded_where_a_detached_user_looks() {
         "a usage error wrote a file"
     );
 }
+
+#[test]
+fn an_unwritable_metrics_file_is_refused_at_start() {
+    let dir = temp_dir("ops-metrics");
+    let env = dead_chain(&dir);
+    let out = run(
+        &dir,
+        &["run", "--metrics-file", "/proc/allora/metrics.prom"],
+        &env_refs(&env),
+    );
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("run: --metrics-file /proc/allora/metrics.prom cannot be written: "),
+        "{stderr}"
+    );
+}
