@@ -108,7 +108,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return usage_error(&e);
         }
     }
-    start_logging(&ctx.config, writes_logs);
+    start_logging(&ctx.config, name);
     log::debug!(
         "{} {} starting with data dir {}",
         name,
@@ -133,13 +133,16 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 /// Logging for a command: `run` and `once` write the log files (not
-/// `worker.log` when stderr is the journal), the others stderr only.
-fn start_logging(config: &crate::config::Config, writes_logs: bool) {
+/// `worker.log` when stderr is the journal), `register` its event, the
+/// others stderr only.
+fn start_logging(config: &crate::config::Config, name: &str) {
     let policy = Policy {
         max_bytes: config.log_max_bytes,
         backups: config.log_backups,
     };
-    let files = if !writes_logs {
+    let files = if name == "register" {
+        logging::Files::Events(&config.log_dir)
+    } else if !WRITES_LOGS.contains(&name) {
         logging::Files::None
     } else if logging::stderr_is_journal() {
         logging::Files::Events(&config.log_dir)

@@ -282,13 +282,15 @@ impl Agent<'_> {
         self.write_status();
     }
 
-    /// Days of submissions the balance pays for (fee + data sending fee per
-    /// window, 5 s blocks); a warning under 3 days.
+    /// Days of submissions the balance pays for (the same figure `check`
+    /// shows); a warning under 3 days.
     fn update_runway(&mut self, balance: u128) {
-        let per_window = self.params.as_ref().map_or(0, |p| p.data_sending_fee)
-            + (300_000.0 * self.config.gas_price * self.config.gas_margin).ceil() as u128;
+        let data_fee = self.params.as_ref().map_or(0, |p| p.data_sending_fee);
+        let per_window = self.client.fee_per_submission(data_fee);
+        self.counters.fee_per_submission_uallo = Some(per_window);
         let epoch = self.topic.as_ref().map_or(720, |t| t.epoch_length);
-        let days = crate::logic::submit::runway_days(balance, per_window, epoch, 5.0);
+        let secs_per_block = self.client.seconds_per_block().unwrap_or(5.0);
+        let days = crate::logic::submit::runway_days(balance, per_window, epoch, secs_per_block);
         self.counters.runway_days = days.is_finite().then_some((days * 10.0).round() / 10.0);
         if days < 3.0 {
             logging::event(

@@ -137,8 +137,12 @@ fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> S
         .as_str()
         .and_then(|b| b.parse::<u128>().ok())
         .map_or("-".to_string(), human::allo);
+    let fee = s["fee_per_submission_uallo"]
+        .as_str()
+        .and_then(|b| b.parse::<u128>().ok())
+        .map_or("-".to_string(), human::allo);
     out.push_str(&format!(
-        "balance:       {balance}, runway {} days\n",
+        "balance:       {balance}, about {fee} per submission, runway {} days\n",
         text("runway_days")
     ));
     let model_age = s["model_age_s"].as_u64().map_or("-".to_string(), |a| {

@@ -64,6 +64,8 @@ pub enum TxKind<'a> {
 pub struct SubmitState {
     pub account: Option<Account>,
     pub budget: Budget,
+    /// The fee (uallo) of the last tx `prepare` signed.
+    pub last_fee: Option<u128>,
 }
 
 /// How a broadcast ended.
@@ -307,6 +309,29 @@ impl Client {
     /// The feemarket gas price in uallo per gas.
     pub fn feemarket_price(&mut self) -> Result<f64> {
         cj::gas_price(&self.ok(Kind::Lcd, "/feemarket/v1/gas_price/uallo")?.body)
+    }
+
+    /// What one submission costs, as the worker will pay it: the gas price
+    /// it will use (minimum or feemarket, times the margin) for the fallback
+    /// gas limit, plus the topic's data sending fee. `check`, the heartbeat
+    /// and `status` all use this figure.
+    pub fn fee_per_submission(&mut self, data_sending_fee: u128) -> u128 {
+        let price = submit::gas_price(
+            self.min_gas_price,
+            self.feemarket_price().ok(),
+            self.gas_margin,
+            0,
+        );
+        (submit::GAS_FALLBACK as f64 * price).ceil() as u128 + data_sending_fee
+    }
+
+    /// Seconds per block over the last 100 blocks, if the chain has them.
+    pub fn seconds_per_block(&mut self) -> Option<f64> {
+        let latest = self.block(None).ok()?;
+        let back = latest.height.checked_sub(100).filter(|h| *h > 0)?;
+        let old = self.block(Some(back)).ok()?;
+        let secs = (latest.time - old.time).as_seconds_f64() / (latest.height - back) as f64;
+        (secs > 0.0).then_some(secs)
     }
 
     /// The header of block `height` (`latest` when `None`).

@@ -48,6 +48,8 @@ pub struct Counters {
     pub last_heartbeat_at: Option<i64>,
     pub balance_uallo: Option<u128>,
     pub runway_days: Option<f64>,
+    /// What one submission costs (gas at the price used + data sending fee).
+    pub fee_per_submission_uallo: Option<u128>,
     pub model_trained_at: Option<i64>,
     pub loop_lag_ms: u64,
     pub problem: Option<String>,
@@ -91,6 +93,7 @@ impl Counters {
             "last_heartbeat_at": self.last_heartbeat_at,
             "balance_uallo": self.balance_uallo.map(|b| b.to_string()),
             "runway_days": self.runway_days,
+            "fee_per_submission_uallo": self.fee_per_submission_uallo.map(|f| f.to_string()),
             "model_age_s": self.model_trained_at.map(|t| now - t),
             "loop_lag_ms": self.loop_lag_ms,
             "problem": self.problem,

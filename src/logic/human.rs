@@ -5,18 +5,13 @@
 
 use std::time::Duration;
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// uallo per ALLO.
 pub const UALLO_PER_ALLO: u128 = 1_000_000;
 
-/// `t` as RFC 3339 in UTC, to the second.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
-}
+/// `t` as RFC 3339 in UTC, to the second (as in `events.jsonl`).
+pub use crate::logic::event::rfc3339;
 
 /// A Unix timestamp as RFC 3339, or the number when out of range.
 pub fn unix_rfc3339(secs: i64) -> String {

@@ -552,3 +552,55 @@ fn sighup_without_nohup_reopens_the_logs_and_a_clean_stop_warns_nothing() {
     );
     assert_eq!(net.stats()["duplicates"], 0);
 }
+
+#[test]
+fn check_and_status_agree_on_the_fee_per_submission_and_the_runway() {
+    let (net, mnemonic, _) = devnet(100, 10_000, 8);
+    let dir = temp_dir("daemon-agree");
+    let env = env(&net, &mnemonic, &dir);
+    let mut child = spawn_quiet(&bin(), &["run", "--heartbeat", "1"], &env, &dir);
+    let status: Value = wait_for("a heartbeat with the fee", 60, || {
+        let text = std::fs::read_to_string(dir.join("data/status.json")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v["fee_per_submission_uallo"].is_string().then_some(v)
+    });
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let check = String::from_utf8_lossy(&run(&["check"]).stdout).into_owned();
+    let status_text = String::from_utf8_lossy(&run(&["status"]).stdout).into_owned();
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+    let fee = status["fee_per_submission_uallo"].as_str().unwrap();
+    let phrase = " uallo) per submission";
+    let in_check = check
+        .lines()
+        .find(|l| l.contains("balance:"))
+        .unwrap_or_else(|| panic!("{check}"));
+    assert!(
+        in_check.contains(&format!("({fee}{phrase}")),
+        "{in_check} vs {status}"
+    );
+    assert!(
+        status_text.contains(&format!("({fee}{phrase}")),
+        "{status_text}"
+    );
+    // Both measure the block time themselves, moments apart: within 10 %.
+    let runway = status["runway_days"].as_f64().unwrap();
+    let checked: f64 = in_check
+        .split("runway ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{in_check}"));
+    assert!(
+        (checked / runway - 1.0).abs() < 0.1,
+        "{in_check} vs {runway}"
+    );
+}

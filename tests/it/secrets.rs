@@ -233,7 +233,6 @@ fn every_subcommand_against_a_faulty_devnet_keeps_secrets() {
             "once" | "check" => vec![0, 1],
             // LSB: 3 when no worker runs.
             "status" => vec![0, 3],
-            "register" if args.len() == 1 => vec![2],
             "sign" if args[2] == "0" => vec![2],
             _ => vec![0],
         };

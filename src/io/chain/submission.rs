@@ -73,6 +73,7 @@ impl Client {
         };
         params.gas_limit = submit::gas_limit(used, self.gas_adjustment);
         params.fee_amount = submit::fee(params.gas_limit, price, self.fee_cap)?;
+        state.last_fee = Some(params.fee_amount);
         log::debug!(
             "tx gas {} fee {} uallo sequence {}",
             params.gas_limit,
