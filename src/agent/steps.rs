@@ -223,10 +223,10 @@ impl Agent<'_> {
         self.counters.last_window = Some(nonce);
         logging::event(
             Kind::WindowOpen,
-            &format!(
-                "window open for nonce {nonce} (ends at block {})",
-                end.map_or("?".into(), |e| e.to_string())
-            ),
+            &match end {
+                Some(e) => format!("window open for nonce {nonce} (ends at block {e})"),
+                None => format!("window open for nonce {nonce} (its end block is not known yet)"),
+            },
             json!({"nonce": nonce, "window_end": end}),
         );
     }

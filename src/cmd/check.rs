@@ -292,16 +292,30 @@ fn market(r: &mut Report, ctx: &Ctx) {
     }
 }
 
+/// Checks `path` is writable without creating it: a dir that does not
+/// exist yet is judged by its nearest existing parent (`run` creates it).
 fn dir(r: &mut Report, name: &str, path: &Path) {
-    let probe = path.join(".allora-worker-check");
-    let writable = std::fs::create_dir_all(path)
-        .and_then(|_| std::fs::write(&probe, b"ok"))
-        .and_then(|_| std::fs::remove_file(&probe));
+    let existing = path
+        .ancestors()
+        .find(|a| a.is_dir())
+        .unwrap_or(Path::new("."));
+    let probe = existing.join(".allora-worker-check");
+    let writable = std::fs::write(&probe, b"ok").and_then(|_| std::fs::remove_file(&probe));
     if let Err(e) = writable {
         return r.fail(
             name,
-            format!("{}: {e}", path.display()),
+            format!("{}: {e}", existing.display()),
             "create it or fix its owner",
+        );
+    }
+    if existing != path {
+        return r.ok(
+            name,
+            format!(
+                "{} does not exist yet; {} is writable (run creates it)",
+                path.display(),
+                existing.display()
+            ),
         );
     }
     match free_kib(path) {

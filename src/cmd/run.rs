@@ -18,20 +18,33 @@ use crate::io::signals;
 use crate::logic::counters::Counters;
 use crate::logic::human;
 
-macro_rules! flags {
+/// The flags only the daemon takes (`once` refuses them).
+const DAEMON_ONLY: &[&str] = &[
+    "poll-interval",
+    "start-at",
+    "stop-at",
+    "heartbeat",
+    "retrain",
+];
+
+macro_rules! daemon_flags {
     () => {
-        "Flags:\n  \
-         --poll-interval SECS   poll unfulfilled nonces this often (default 120)\n  \
+        "  --poll-interval SECS   poll unfulfilled nonces this often (default 120)\n  \
          --start-at TIME        wait until this RFC 3339 time before starting\n  \
          --stop-at TIME         shut down cleanly at this RFC 3339 time (exit 0)\n  \
-         --metrics-file PATH    write Prometheus text metrics here (node_exporter textfile collector)\n  \
+         --heartbeat SECS       heartbeat interval (default 3600)\n  \
+         --retrain SECS         retrain interval (default 21600)\n"
+    };
+}
+
+macro_rules! flags {
+    () => {
+        "  --metrics-file PATH    write Prometheus text metrics here (node_exporter textfile collector)\n  \
          --fallback-value X     submit X when no forecast is possible (default: skip the window)\n  \
          --predict-cmd CMD      run `CMD NONCE TOPIC BARS_CSV` and submit the one decimal it prints\n  \
          --predict-timeout SECS time limit for --predict-cmd (default 30)\n  \
          --csv FILE             hourly bars from a CSV file instead of Tiingo\n  \
-         --seed N               model seed (default 0)\n  \
-         --heartbeat SECS       heartbeat interval (default 3600)\n  \
-         --retrain SECS         retrain interval (default 21600)\n"
+         --seed N               model seed (default 0)\n"
     };
 }
 
@@ -42,6 +55,8 @@ pub const COMMAND: Command = Command {
     usage: concat!(
         "Usage: allora-worker run [FLAGS]\n\n",
         "Runs until SIGTERM/SIGINT (a second one exits at once) or --stop-at.\n\n",
+        "Flags:\n",
+        daemon_flags!(),
         flags!()
     ),
     run: run_daemon,
@@ -54,6 +69,7 @@ pub const ONCE: Command = Command {
     usage: concat!(
         "Usage: allora-worker once [FLAGS]\n\n",
         "Serves every open window once and exits: 0 when it submitted or had nothing to do, 1 on error.\n\n",
+        "Flags:\n",
         flags!()
     ),
     run: run_once,
@@ -73,6 +89,13 @@ pub fn parse(args: Vec<OsString>, name: &str) -> Result<Options> {
         }
     };
     while let Some(arg) = p.next()? {
+        if let lexopt::Arg::Long(flag) = arg {
+            if name == "once" && DAEMON_ONLY.contains(&flag) {
+                return Err(Error::Usage(format!(
+                    "once: --{flag} is a flag of run, not of once"
+                )));
+            }
+        }
         match arg {
             lexopt::Arg::Long("poll-interval") => {
                 o.poll_interval = secs(p.value()?, "--poll-interval")?
@@ -144,8 +167,22 @@ pub fn record_start_failure(config: &Config, e: &Error) {
     }
 }
 
+/// Refuses an unreadable or invalid `--csv` at start, naming the line,
+/// rather than missing every window as `no_data`.
+fn check_csv(opts: &Options) -> Result<()> {
+    let Some(path) = &opts.csv else {
+        return Ok(());
+    };
+    match crate::io::market::read_csv(path) {
+        Ok(_) => Ok(()),
+        Err(Error::Data(why)) => Err(Error::Usage(format!("--csv {why}"))),
+        Err(e) => Err(Error::Usage(format!("--csv {}: {e}", path.display()))),
+    }
+}
+
 fn run_daemon(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let opts = parse(args, "run")?;
+    check_csv(&opts)?;
     let hup_ignored = signals::install()?;
     if hup_ignored {
         log::info!(
@@ -159,6 +196,7 @@ fn run_daemon(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
 fn run_once(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let mut opts = parse(args, "once")?;
     opts.once = true;
+    check_csv(&opts)?;
     signals::install()?;
     let summary = agent::run(&ctx.config, ctx.wallet()?, opts)?;
     let c = &summary.counters;

@@ -242,3 +242,70 @@ fn an_unwritable_metrics_file_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bad_inputs_are_refused_at_start_with_the_exact_message() {
+    let dir = temp_dir("ops-refusals");
+    let env = dead_chain(&dir);
+    let env = env_refs(&env);
+    std::fs::write(
+        dir.join("bad.csv"),
+        "timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,1,1,1,1\n2025-01-01T01:00:00Z,1,1,x,1,1\n",
+    )
+    .unwrap();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["run", "--csv", "bad.csv"],
+            2,
+            "run: --csv bad.csv line 3: ",
+        ),
+        (
+            &["once", "--csv", "missing.csv"],
+            2,
+            "once: --csv missing.csv: read missing.csv: ",
+        ),
+        (
+            &["predict", "--at", "2999-01-01T00:00:00Z"],
+            2,
+            "--at 2999-01-01T00:00:00Z is in the future; a forecast can only use bars up to now",
+        ),
+        (&["backtest", "--csv", "bad.csv"], 1, "bad.csv line 3: "),
+        (
+            &["once", "--start-at", "2027-01-01T00:00:00Z"],
+            2,
+            "once: --start-at is a flag of run, not of once",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let out = run(&dir, args, &env);
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let (help, _) = texts(&run(&dir, &["once", "--help"], &env));
+    assert!(
+        help.contains("--csv") && !help.contains("--start-at") && !help.contains("--poll-interval"),
+        "{help}"
+    );
+    // A CSV too short for one backtest point says how many bars it needs.
+    let mut short = String::from("timestamp,open,high,low,close,volume\n");
+    for h in 0..100 {
+        short.push_str(&format!(
+            "2025-01-{:02}T{:02}:00:00Z,1,1,1,{},1\n",
+            1 + h / 24,
+            h % 24,
+            100 + h
+        ));
+    }
+    std::fs::write(dir.join("short.csv"), short).unwrap();
+    let out = run(&dir, &["backtest", "--csv", "short.csv"], &env);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "short.csv: 100 hourly bars are not enough for a backtest: it needs at least "
+        ),
+        "{stderr}"
+    );
+}
