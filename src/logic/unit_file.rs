@@ -287,8 +287,11 @@ fn sv(path: &str) -> String {
 }
 
 /// The supervisord `[program:allora-worker]` section. `autorestart=unexpected`
-/// with `exitcodes=0` mirrors `Restart=on-failure`; supervisord's own logs of
-/// the worker's stdout and stderr rotate at 10 MB, three backups each.
+/// with `exitcodes=0` mirrors `Restart=on-failure`. The worker writes
+/// `worker.log` itself, so supervisord keeps no second copy: stdout (empty
+/// for `run`) is dropped and stderr keeps only a 1 MB tail, for what happens
+/// before the log dir is usable. SIGTERM stops it within 5 s, well inside
+/// `stopwaitsecs`; `stopasgroup` also stops a `--predict-cmd` child.
 pub fn supervisord_program(d: &Deployment) -> Result<String> {
     validate(d)?;
     let env_flag = match &d.env_file {
@@ -315,12 +318,12 @@ pub fn supervisord_program(d: &Deployment) -> Result<String> {
          startretries=5\n\
          stopsignal=TERM\n\
          stopwaitsecs=30\n\
-         stdout_logfile={log}/supervisord-stdout.log\n\
-         stdout_logfile_maxbytes=10MB\n\
-         stdout_logfile_backups=3\n\
+         stopasgroup=true\n\
+         killasgroup=true\n\
+         stdout_logfile=NONE\n\
          stderr_logfile={log}/supervisord-stderr.log\n\
-         stderr_logfile_maxbytes=10MB\n\
-         stderr_logfile_backups=3\n",
+         stderr_logfile_maxbytes=1MB\n\
+         stderr_logfile_backups=0\n",
         key = d.mnemonic_file,
         key_value = sv(&d.mnemonic_file),
         bin = sv(&d.binary),
@@ -459,8 +462,11 @@ mod tests {
             ("autorestart", "unexpected"),
             ("exitcodes", "0"),
             ("stopsignal", "TERM"),
-            ("stdout_logfile", "/home/pi/logs/supervisord-stdout.log"),
-            ("stderr_logfile_backups", "3"),
+            ("stdout_logfile", "NONE"),
+            ("stderr_logfile", "/home/pi/logs/supervisord-stderr.log"),
+            ("stderr_logfile_maxbytes", "1MB"),
+            ("stderr_logfile_backups", "0"),
+            ("stopwaitsecs", "30"),
             (
                 "environment",
                 "MNEMONIC_FILE=\"/etc/allora-worker/mnemonic\"",

@@ -171,7 +171,7 @@ fn user_unit_uses_the_configured_absolute_paths() {
 }
 
 #[test]
-fn supervisord_section_restarts_only_on_failure_and_rotates_its_logs() {
+fn supervisord_section_restarts_only_on_failure_and_keeps_no_second_log() {
     let dir = temp_dir("unit-supervisord");
     let (_, ini) = unit_in(
         &dir,
@@ -188,12 +188,12 @@ fn supervisord_section_restarts_only_on_failure_and_rotates_its_logs() {
         ("startretries", "5"),
         ("stopsignal", "TERM"),
         ("stopwaitsecs", "30"),
-        ("stdout_logfile", "/srv/w/logs/supervisord-stdout.log"),
-        ("stdout_logfile_maxbytes", "10MB"),
-        ("stdout_logfile_backups", "3"),
+        // worker.log is the log: no second full copy of it.
+        ("stdout_logfile", "NONE"),
         ("stderr_logfile", "/srv/w/logs/supervisord-stderr.log"),
-        ("stderr_logfile_maxbytes", "10MB"),
-        ("stderr_logfile_backups", "3"),
+        ("stderr_logfile_maxbytes", "1MB"),
+        ("stderr_logfile_backups", "0"),
+        ("stopasgroup", "true"),
         (
             "environment",
             "MNEMONIC_FILE=\"/etc/allora-worker/mnemonic\"",
