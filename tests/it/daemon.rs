@@ -15,26 +15,9 @@ use serde_json::Value;
 
 use crate::support::{accepted, bin, spawn_quiet, temp_dir, wait_for};
 
-/// A devnet with fast blocks and a throwaway wallet funded and registered;
-/// each call gets its own wallet, so tests running at once never share the
-/// machine-wide one-worker-per-key claim.
+/// A devnet with fast blocks and a wallet of its own, funded and registered.
 fn devnet(block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    // Per test process too: a worker left by an aborted earlier run must
-    // not hold the claim of this run's wallet.
-    let seed = (u64::from(std::process::id()) << 16) + n;
-    let (mnemonic, wallet) = devnet::throwaway_wallet(seed).unwrap();
-    let net = Devnet::start(DevnetConfig {
-        block_ms,
-        epoch_blocks: epoch,
-        window_blocks: window,
-        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
-        registered: vec![wallet.address().to_string()],
-        ..DevnetConfig::default()
-    })
-    .unwrap();
-    (net, mnemonic.expose().clone(), wallet.address().to_string())
+    crate::support::funded_devnet(block_ms, epoch, window)
 }
 
 /// The worker's environment for `net`, with its own data and log dirs.

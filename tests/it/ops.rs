@@ -8,8 +8,14 @@ use std::process::{Command, Stdio};
 
 use crate::support::{bin, run, temp_dir, texts};
 
-/// Settings pointing at a chain that refuses connections (port 1).
+/// Settings pointing at a chain that refuses connections (port 1), with a
+/// wallet of this call (workers of tests running at once never share a
+/// claim).
 fn dead_chain(dir: &Path) -> Vec<(String, String)> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let (mnemonic, _) =
+        allora_worker::devnet::throwaway_wallet((u64::from(std::process::id()) << 20) + n).unwrap();
     [
         ("ALLORA_CHAIN_ID", "devnet-1"),
         ("ALLORA_LCD_URLS", "http://127.0.0.1:1"),
@@ -17,16 +23,19 @@ fn dead_chain(dir: &Path) -> Vec<(String, String)> {
         ("ALLORA_WS_URL", "ws://127.0.0.1:1/websocket"),
         ("TIINGO_URL", "http://127.0.0.1:1"),
         ("TIINGO_API_KEY", "x"),
-        (
-            "MNEMONIC",
-            "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
-        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([
-        ("ALLORA_DATA_DIR".into(), dir.join("data").display().to_string()),
-        ("ALLORA_LOG_DIR".into(), dir.join("logs").display().to_string()),
+        ("MNEMONIC".into(), mnemonic.expose().clone()),
+        (
+            "ALLORA_DATA_DIR".into(),
+            dir.join("data").display().to_string(),
+        ),
+        (
+            "ALLORA_LOG_DIR".into(),
+            dir.join("logs").display().to_string(),
+        ),
     ])
     .collect()
 }
@@ -307,5 +316,41 @@ fn bad_inputs_are_refused_at_start_with_the_exact_message() {
             "short.csv: 100 hourly bars are not enough for a backtest: it needs at least "
         ),
         "{stderr}"
+    );
+}
+
+#[test]
+fn while_the_chain_is_down_at_start_status_metrics_and_heartbeat_still_work() {
+    let dir = temp_dir("ops-chain-down");
+    let env = dead_chain(&dir);
+    let metrics = dir.join("metrics.prom");
+    let metrics_arg = metrics.display().to_string();
+    let mut child = crate::support::spawn_quiet(
+        &bin(),
+        &["run", "--heartbeat", "1", "--metrics-file", &metrics_arg],
+        &env,
+        &dir,
+    );
+    let status = crate::support::wait_for("status.json saying the chain is down", 30, || {
+        let text = std::fs::read_to_string(dir.join("data/status.json")).ok()?;
+        text.contains("chain unreachable at start-up")
+            .then_some(text)
+    });
+    crate::support::wait_for("a heartbeat in the metrics", 30, || {
+        let prom = std::fs::read_to_string(&metrics).ok()?;
+        prom.contains("allora_worker_heartbeat_timestamp_seconds ")
+            .then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let code = crate::support::wait_for("exit", 10, || child.try_wait().ok().flatten()).code();
+    assert_eq!(code, Some(0), "{status}");
+    let log = std::fs::read_to_string(dir.join("logs/worker.log")).unwrap();
+    assert!(
+        log.contains("HEARTBEAT") && log.contains("SHUTDOWN"),
+        "{log}"
     );
 }

@@ -8,28 +8,10 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use allora_worker::devnet::{self, Devnet, DevnetConfig};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{accepted, bin, devnet_env, spawn_quiet, temp_dir, wait_for};
-
-/// A devnet with the wallet of `seed` funded and registered.
-fn devnet(seed: u64, block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
-    // Per test process: a worker left by an aborted run must not hold the claim.
-    let seed = (u64::from(std::process::id()) << 16) + seed;
-    let (mnemonic, wallet) = devnet::throwaway_wallet(seed).unwrap();
-    let net = Devnet::start(DevnetConfig {
-        block_ms,
-        epoch_blocks: epoch,
-        window_blocks: window,
-        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
-        registered: vec![wallet.address().to_string()],
-        ..DevnetConfig::default()
-    })
-    .unwrap();
-    (net, mnemonic.expose().clone(), wallet.address().to_string())
-}
+use crate::support::{accepted, bin, devnet_env, funded_devnet, spawn_quiet, temp_dir, wait_for};
 
 /// A fake notify socket in `dir`.
 fn notify_socket(dir: &Path) -> (UnixDatagram, String) {
@@ -63,7 +45,7 @@ fn record(
 
 #[test]
 fn ready_within_5_s_while_waiting_for_start_at_10_min_ahead() {
-    let (net, mnemonic, _) = devnet(61, 100, 10_000, 8);
+    let (net, mnemonic, _) = funded_devnet(100, 10_000, 8);
     let dir = temp_dir("systemd-start-at");
     let (sock, path) = notify_socket(&dir);
     let mut env = devnet_env(&net, &mnemonic, &dir, &[]);
@@ -105,7 +87,7 @@ fn ready_within_5_s_while_waiting_for_start_at_10_min_ahead() {
 
 #[test]
 fn watchdog_pings_never_leave_a_gap_over_1_5_s_while_serving() {
-    let (net, mnemonic, addr) = devnet(62, 100, 10, 8);
+    let (net, mnemonic, addr) = funded_devnet(100, 10, 8);
     let dir = temp_dir("systemd-watchdog");
     let (sock, path) = notify_socket(&dir);
     let mut env = devnet_env(&net, &mnemonic, &dir, &[]);
