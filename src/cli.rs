@@ -136,6 +136,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 /// `worker.log` when stderr is the journal), `register` its event, the
 /// others stderr only.
 fn start_logging(config: &crate::config::Config, name: &str) {
+    use crate::config::LogFile;
     let policy = Policy {
         max_bytes: config.log_max_bytes,
         backups: config.log_backups,
@@ -144,10 +145,17 @@ fn start_logging(config: &crate::config::Config, name: &str) {
         logging::Files::Events(&config.log_dir)
     } else if !WRITES_LOGS.contains(&name) {
         logging::Files::None
-    } else if logging::stderr_is_journal() {
-        logging::Files::Events(&config.log_dir)
     } else {
-        logging::Files::Both(&config.log_dir)
+        let worker_log = match config.log_file {
+            LogFile::Always => true,
+            LogFile::Never => false,
+            LogFile::Auto => !logging::stderr_is_journal(),
+        };
+        if worker_log {
+            logging::Files::Both(&config.log_dir)
+        } else {
+            logging::Files::Events(&config.log_dir)
+        }
     };
     logging::init(files, policy, config.debug);
     for warning in &config.warnings {

@@ -67,6 +67,15 @@ pub enum MnemonicSource {
     Missing,
 }
 
+/// When `run` and `once` write `worker.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFile {
+    /// Unless stderr is the systemd journal (which already has every line).
+    Auto,
+    Always,
+    Never,
+}
+
 /// The global command-line flags that override configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GlobalFlags {
@@ -111,6 +120,8 @@ pub struct Config {
     pub env_file: Option<PathBuf>,
     pub log_max_bytes: u64,
     pub log_backups: u32,
+    /// Whether `run`/`once` write `worker.log` (`ALLORA_LOG_FILE`).
+    pub log_file: LogFile,
     pub debug: bool,
     /// What configuration found suspicious but not wrong (unknown keys in
     /// the environment); logged once logging runs.
@@ -272,6 +283,17 @@ pub fn build(src: &Sources) -> Result<Config> {
             .unwrap_or_else(|| v.or_default("ALLORA_LOG_DIR").into()),
         env_file: (!src.file_name.is_empty()).then(|| PathBuf::from(&src.file_name)),
         log_max_bytes: log_max_bytes(&v)?,
+        log_file: match v.or_default("ALLORA_LOG_FILE") {
+            "auto" => LogFile::Auto,
+            "always" => LogFile::Always,
+            "never" => LogFile::Never,
+            x => {
+                return Err(Error::config(
+                    "ALLORA_LOG_FILE",
+                    format!("{x:?} is not auto, always or never"),
+                ))
+            }
+        },
         log_backups: parse_u64("ALLORA_LOG_BACKUPS", v.or_default("ALLORA_LOG_BACKUPS")).and_then(
             |n| u32::try_from(n).map_err(|_| Error::config("ALLORA_LOG_BACKUPS", "too large")),
         )?,

@@ -132,6 +132,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("ALLORA_LOG_DIR", "./logs", "worker.log and events.jsonl"),
     (
+        "ALLORA_LOG_FILE",
+        "auto",
+        "write worker.log: auto (not when stderr is the systemd journal), always or never",
+    ),
+    (
         "ALLORA_LOG_MAX_BYTES",
         "50M",
         "rotate a log file past this size (bytes, or with K/M suffix; at least 64K)",

@@ -90,6 +90,22 @@ fn under_the_journal_worker_log_is_not_written_twice() {
     );
     let events = std::fs::read_to_string(dir.join("logs/events.jsonl")).unwrap();
     assert!(events.contains("\"startup\""), "{events}");
+    // ALLORA_LOG_FILE=always writes it anyway.
+    let file = std::fs::File::create(&journal).unwrap();
+    let meta = file.metadata().unwrap();
+    let out = Command::new(bin())
+        .arg("once")
+        .current_dir(&dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env("ALLORA_LOG_FILE", "always")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(out.code(), Some(1));
+    assert!(dir.join("logs/worker.log").is_file());
 }
 
 #[test]
