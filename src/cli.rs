@@ -93,6 +93,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     let config = match settings::load(&inv.flags) {
         Ok(c) => c,
+        Err(e) if WRITES_LOGS.contains(&name) => return refused_start(name, &inv, &e),
         Err(e) => return usage_error(&e),
     };
     let ctx = Ctx::new(config);
@@ -125,7 +126,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             log::error!("{name}: {e}");
             if writes_logs {
                 // A detached (nohup) user looks in worker.log and status.
-                cmd::run::record_start_failure(&ctx.config, &e);
+                cmd::run::record_start_failure(&ctx.config.data_dir, &e);
             }
             e.exit_code()
         }
@@ -161,6 +162,24 @@ fn start_logging(config: &crate::config::Config, name: &str) {
     for warning in &config.warnings {
         log::warn!("WARNING {warning}");
     }
+}
+
+/// `run`/`once` with a configuration that is refused: one stderr line and
+/// (unless its flags are bad too) the reason in `worker.log` and
+/// `status.json` of the dirs as far as they can be told.
+fn refused_start(name: &str, inv: &Invocation, e: &Error) -> i32 {
+    if cmd::run::parse(inv.rest.clone(), name).is_err() {
+        return usage_error(e);
+    }
+    let (data_dir, log_dir) = settings::fallback_dirs(&inv.flags);
+    let policy = Policy {
+        max_bytes: 50 << 20,
+        backups: 5,
+    };
+    logging::init(logging::Files::Both(&log_dir), policy, false);
+    log::error!("{name}: {e}");
+    cmd::run::record_start_failure(&data_dir, e);
+    e.exit_code().max(1)
 }
 
 fn usage_error(e: &Error) -> i32 {

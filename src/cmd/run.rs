@@ -3,7 +3,7 @@
 //! `agent::Options`, install the signal handler and hand over to `agent`.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lexopt::ValueExt;
@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 
 use crate::agent::{self, Options};
 use crate::cmd::{unexpected, Command, Ctx};
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::signals;
 use crate::logic::counters::Counters;
@@ -149,18 +148,18 @@ pub fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
 /// Records why `run` or `once` could not start in `status.json`, so
 /// `status` says "not running — last start failed at T: reason". Not when
 /// another worker runs: its status.json is its own.
-pub fn record_start_failure(config: &Config, e: &Error) {
+pub fn record_start_failure(data_dir: &Path, e: &Error) {
     if matches!(e, Error::Running(_)) {
         return;
     }
-    let path = config.data_dir.join("status.json");
+    let path = data_dir.join("status.json");
     let previous = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     let now = crate::io::clock::now_utc().unix_timestamp();
     let doc = Counters::start_failure_json(previous, now, &e.to_string());
-    let written = std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| Error::io(format!("create {}", config.data_dir.display()), e))
+    let written = std::fs::create_dir_all(data_dir)
+        .map_err(|e| Error::io(format!("create {}", data_dir.display()), e))
         .and_then(|()| crate::io::atomic::write(&path, format!("{doc:#}\n").as_bytes()));
     if let Err(e) = written {
         log::warn!("WARNING could not record the failed start: {e}");

@@ -242,6 +242,23 @@ fn a_failed_start_is_recorded_where_a_detached_user_looks() {
     let log = std::fs::read_to_string(bad_key.join("logs/worker.log")).unwrap();
     assert!(log.contains("[ERROR] run: wallet: "), "{log}");
     assert!(bad_key.join("data/status.json").is_file());
+    // So is a refused configuration, in the dirs it names.
+    let bad_config = temp_dir("ops-bad-config");
+    let mut env = dead_chain(&bad_config);
+    env.push(("TOPIC_ID".into(), "abc".into()));
+    let out = run(&bad_config, &["run"], &env_refs(&env));
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("run: config TOPIC_ID: \"abc\" is not a whole number"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(bad_config.join("logs/worker.log")).unwrap();
+    assert!(log.contains("[ERROR] run: config TOPIC_ID"), "{log}");
+    let status = std::fs::read_to_string(bad_config.join("data/status.json")).unwrap();
+    assert!(status.contains("config TOPIC_ID"), "{status}");
     let flags = temp_dir("ops-bad-flag");
     let out = run(&flags, &["run", "--bogus"], &env_refs(&dead_chain(&flags)));
     assert_eq!(out.status.code(), Some(2));
