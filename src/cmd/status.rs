@@ -61,6 +61,10 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         Ok(text) => serde_json::from_str(&text)
             .map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Null,
+        // The hardened unit's data dir is root's: say so, still say running.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && first.is_some() => {
+            json!({"problem": format!("cannot read {}: {e} (run status with sudo)", path.display())})
+        }
         Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
     };
     let pid = first.and_then(|r| r.pid);
