@@ -120,6 +120,7 @@ impl WsClient {
     /// Drops, silences and reconnects are handled inside.
     pub fn next_event(&mut self, deadline: Instant) -> Result<Option<WsEvent>> {
         loop {
+            crate::io::notify::watchdog();
             if let Some(e) = self.pending.pop_front() {
                 return Ok(Some(e));
             }
@@ -135,7 +136,7 @@ impl WsClient {
                     self.schedule_retry();
                 }
             } else {
-                std::thread::sleep(self.retry_at.min(deadline) - now);
+                crate::io::signals::sleep_until(self.retry_at.min(deadline));
             }
         }
     }

@@ -73,6 +73,7 @@ impl Client {
         };
         params.gas_limit = submit::gas_limit(used, self.gas_adjustment);
         params.fee_amount = submit::fee(params.gas_limit, price, self.fee_cap)?;
+        state.last_fee = Some(params.fee_amount);
         log::debug!(
             "tx gas {} fee {} uallo sequence {}",
             params.gas_limit,
@@ -124,7 +125,7 @@ impl Client {
             if let Some(why) = self.stop_polling(window_end, start)? {
                 return Ok(Tracked::Unknown(why));
             }
-            std::thread::sleep(self.poll_interval());
+            crate::io::signals::sleep_until(Instant::now() + self.poll_interval());
         }
     }
 
@@ -171,7 +172,7 @@ impl Client {
                 }
                 return Ok(Tracked::Unknown(why));
             }
-            std::thread::sleep(self.poll_interval());
+            crate::io::signals::sleep_until(Instant::now() + self.poll_interval());
         }
     }
 
