@@ -197,6 +197,8 @@ pub struct Chain {
     /// The served topics by id (`topic_id` among them).
     pub topics: BTreeMap<u64, Topic>,
     pub ground_truth_lag: u64,
+    pub loss_method: String,
+    pub output_arity: String,
     pub mempool: Vec<Pending>,
     pub txs: HashMap<String, TxRecord>,
     /// Every broadcast tx, for `/devnet/txs`.
@@ -228,6 +230,8 @@ impl Chain {
             accounts: BTreeMap::new(),
             topics: BTreeMap::new(),
             ground_truth_lag: cfg.ground_truth_lag,
+            loss_method: cfg.loss_method.clone(),
+            output_arity: cfg.output_arity.clone(),
             mempool: Vec::new(),
             txs: HashMap::new(),
             txlog: TxLog::default(),

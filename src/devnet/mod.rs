@@ -65,6 +65,10 @@ pub struct DevnetConfig {
     pub topics: Vec<u64>,
     /// Every topic's `ground_truth_lag` (`--ground-truth-lag`).
     pub ground_truth_lag: u64,
+    /// Every topic's `loss_method` and `output_arity` in its topic JSON
+    /// (tests; the message server still checks single-arity labels).
+    pub loss_method: String,
+    pub output_arity: String,
     pub emissions: Emissions,
     pub chain_id: String,
     /// uallo per gas.
@@ -107,6 +111,8 @@ impl Default for DevnetConfig {
             topic_id: 67,
             topics: Vec::new(),
             ground_truth_lag: 120_960,
+            loss_method: "czar".into(),
+            output_arity: "TOPIC_OUTPUT_ARITY_SINGLE".into(),
             emissions: Emissions::V10,
             chain_id: "devnet-1".into(),
             min_gas_price: 10.0,

@@ -447,7 +447,7 @@ fn topic(chain: &Chain, id: u64) -> Value {
         "id": id.to_string(),
         "creator": "allo16270t36amc3y6wk2wqupg6gvg26x6dc2nr5xwl",
         "metadata": "7 day BTC/USD Log-Return Prediction",
-        "loss_method": "czar",
+        "loss_method": chain.loss_method,
         "epoch_last_ended": current.map_or(0, |w| w.0).to_string(),
         "epoch_length": chain.epoch_blocks.to_string(),
         "ground_truth_lag": chain.ground_truth_lag.to_string(),
@@ -459,7 +459,7 @@ fn topic(chain: &Chain, id: u64) -> Value {
     });
     if chain.emissions == Emissions::V10 {
         let extra = json!({
-            "topic_type": "TOPIC_TYPE_REGRESSION", "output_arity": "TOPIC_OUTPUT_ARITY_SINGLE",
+            "topic_type": "TOPIC_TYPE_REGRESSION", "output_arity": chain.output_arity,
             "require_unity": false, "unity_tolerance": "0", "max_labels_per_submission": "1",
             "label_whitelist": [], "label_default_value": "0", "label_case_sensitive": false
         });

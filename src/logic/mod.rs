@@ -24,6 +24,7 @@ pub mod schedule;
 pub mod secret;
 pub mod submit;
 pub mod synthetic;
+pub mod topic_fit;
 pub mod tx;
 pub mod tx_decode;
 pub mod unit_file;
