@@ -188,3 +188,51 @@ fn seconds_mode_serves_each_topic_apart() {
         "{s}"
     );
 }
+
+#[test]
+fn a_restart_on_the_state_file_keeps_each_topics_state() {
+    let dir = support::temp_dir("devnet-topics-state");
+    let (_, wallet) = throwaway_wallet(9).unwrap();
+    let cfg = DevnetConfig {
+        genesis: vec![(wallet.address().to_string(), FUNDS)],
+        topics: vec![67, 70],
+        state_file: Some(dir.join("chain.json")),
+        ..fast()
+    };
+    let devnet = Devnet::start(cfg.clone()).unwrap();
+    let w = Worker {
+        wallet,
+        base: devnet.base_url(),
+        number: 1,
+    };
+    let reg = tx::register_tx(&w.wallet, 70, &w.params(0, 3_000_000)).unwrap();
+    broadcast(&w.base, &reg.tx_raw);
+    assert_eq!(included(&w.base, &reg.hash)["code"], 0);
+    devnet.shutdown();
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("chain.json")).unwrap()).unwrap();
+    let addr = w.wallet.address();
+    assert_eq!(
+        saved["topics"]["70"]["registered"],
+        json!([addr]),
+        "{saved}"
+    );
+    assert_eq!(
+        saved["registered"],
+        json!([]),
+        "topic 67's at the top level"
+    );
+    let again = Devnet::start(cfg).unwrap();
+    let base = again.base_url();
+    let registered = |t: u64| {
+        ok(
+            &base,
+            &format!("/emissions/v10/worker_registered/{t}/{addr}"),
+        )["is_registered"]
+            .clone()
+    };
+    assert_eq!(
+        (registered(70), registered(67)),
+        (json!(true), json!(false))
+    );
+}
