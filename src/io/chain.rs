@@ -230,7 +230,7 @@ impl Client {
     }
 
     /// The chain's scheduler mode: seconds when `GET …/epochs/{topic}`
-    /// answers 200 (§12 C12), blocks when the route is unknown (404, 501).
+    /// answers 200 with an epochs list (§12 C12), blocks when the route is unknown (404, 501).
     /// Read without `note_upgrade`: in block mode the route's 404 "Not
     /// Found" is normal, not the smell of an upgrade.
     pub fn scheduler_mode(&mut self) -> Result<SchedulerMode> {
@@ -238,7 +238,8 @@ impl Client {
         let path = format!("{prefix}/epochs/{}", self.topic_id);
         let reply = self.http.get(Kind::Lcd, &path)?;
         match reply.status {
-            200..=299 => Ok(SchedulerMode::Seconds),
+            // A proxy's HTML page is not the route.
+            200..=299 => cj::epochs(&reply.body).map(|_| SchedulerMode::Seconds),
             404 | 501 => Ok(SchedulerMode::Blocks),
             _ => Err(status_error(&path, &reply)),
         }

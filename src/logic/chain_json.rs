@@ -222,6 +222,15 @@ pub fn flag(body: &str, key: &str) -> Result<bool> {
     }
 }
 
+/// `GET …/epochs/{topic}` (seconds mode only): how many epochs it lists.
+pub fn epochs(body: &str) -> Result<usize> {
+    let v = parse(body)?;
+    if !v.is_object() {
+        return Err(Error::Decode("expected an object with epochs".into()));
+    }
+    Ok(array_of(&v, "epochs")?.len())
+}
+
 /// `GET …/topics/{id}`.
 pub fn topic(body: &str) -> Result<Topic> {
     let v = parse(body)?;
@@ -510,6 +519,12 @@ mod tests {
         );
         assert_eq!(t.output_arity, "TOPIC_OUTPUT_ARITY_SINGLE");
         assert!(t.allow_negative && t.labels.is_empty());
+        check(
+            epochs(r#"{"epochs": [{"nonce": "72057594037927936"}]}"#),
+            Ok(1),
+        );
+        check(epochs("<html>"), Err("not JSON"));
+        check(epochs(r#"{"epochs": 3}"#), Err("field epochs"));
         check(nonces(&sample("nonces")), Ok(vec![6673195, 6672475]));
         let w = window_status(&sample("window_status")).unwrap();
         assert!(w.is_open && w.is_registered && w.is_whitelisted && w.is_topic_active);

@@ -124,3 +124,28 @@ fn an_output_arity_the_worker_cannot_encode_is_refused_by_name() {
         "{s}"
     );
 }
+
+/// `Client::scheduler_mode`: an empty 200 (a broken proxy) is an error,
+/// not seconds mode; the route's 404 in block mode is blocks.
+#[test]
+fn an_empty_answer_is_not_seconds_mode() {
+    use allora_worker::config::{self, Sources};
+    use allora_worker::devnet::Fault;
+    use allora_worker::io::chain::Client;
+    use allora_worker::logic::topic_fit::SchedulerMode;
+    let (net, mnemonic) = devnet(34, |_| {});
+    let dir = temp_dir("topic-params-client");
+    let env = support::devnet_env(&net, &mnemonic, &dir, &[]);
+    let config = config::build(&Sources {
+        env,
+        ..Sources::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&config).unwrap();
+    client.probe().unwrap();
+    net.inject(Fault::EmptyBody(1));
+    let answer = client.scheduler_mode();
+    assert_eq!(net.stats()["faults_fired"]["empty"], 1, "the fault landed");
+    assert!(answer.is_err(), "{answer:?}");
+    assert_eq!(client.scheduler_mode().unwrap(), SchedulerMode::Blocks);
+}
