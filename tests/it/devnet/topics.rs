@@ -81,6 +81,15 @@ fn block_mode_serves_each_topic_apart() {
         let a = ok(&w.base, &format!("/emissions/v10/is_topic_active/{t}"));
         assert_eq!(a["is_active"], active, "topic {t}");
     }
+    let eth = ok(&w.base, "/tiingo/crypto/prices?tickers=ethusd&startDate=2025-08-26&endDate=2025-08-28&resampleFreq=1hour&token=x");
+    assert_eq!(
+        (&eth[0]["ticker"], &eth[0]["baseCurrency"]),
+        (&json!("ethusd"), &json!("eth"))
+    );
+    assert!(
+        eth[0]["priceData"].as_array().is_some_and(|b| b.len() > 24),
+        "{eth}"
+    );
     let reg = tx::register_tx(&w.wallet, 70, &w.params(0, 3_000_000)).unwrap();
     assert_eq!(broadcast(&w.base, &reg.tx_raw)["code"], 0);
     assert_eq!(included(&w.base, &reg.hash)["code"], 0);
