@@ -13,6 +13,7 @@ use crate::io::{atomic, clock, logging, signals};
 use crate::logic::counters::Miss;
 use crate::logic::event::Kind;
 use crate::logic::schedule::Window;
+use crate::logic::topic_fit::{self, SchedulerMode};
 
 /// How long a failed probe or training waits before the next try.
 const RETRY_MS: u64 = 30_000;
@@ -74,6 +75,14 @@ impl Agent<'_> {
     fn try_probe(&mut self) -> crate::error::Result<()> {
         let emissions = self.client.probe()?;
         let topic = self.client.topic()?;
+        if let Some(why) = topic_fit::arity_problem(&topic) {
+            return Err(Error::Usage(format!("refusing to submit: {why}")));
+        }
+        // Detection only: the submission loop still treats windows as blocks.
+        let mode = self.client.scheduler_mode().unwrap_or_else(|e| {
+            log::warn!("cannot read the scheduler mode ({e}); assuming blocks");
+            SchedulerMode::Blocks
+        });
         let addr = self.wallet.address().to_string();
         if !self.client.is_registered(&addr)? {
             return Err(Error::Chain {
@@ -94,13 +103,15 @@ impl Agent<'_> {
         self.params = Some(self.client.params()?);
         self.state.latest_height = self.client.latest_height()?;
         log::info!(
-            "chain {} emissions {} topic {} ({}): epoch {} blocks, window {} blocks",
+            "chain {} emissions {} scheduler {} topic {} ({}): epoch {} {unit}, window {} {unit}",
             self.config.chain_id,
             emissions.name(),
+            mode.name(),
             topic.id,
             topic.metadata,
             topic.epoch_length,
-            topic.worker_submission_window
+            topic.worker_submission_window,
+            unit = mode.unit()
         );
         self.topic = Some(topic);
         for (nonce, w) in self.state.open.iter_mut() {

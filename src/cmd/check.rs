@@ -11,6 +11,8 @@ use crate::config::{redact_url, MnemonicSource};
 use crate::error::Result;
 use crate::io::chain::Client;
 use crate::io::{clock, http};
+use crate::logic::chain_json::Topic;
+use crate::logic::topic_fit::{self, SchedulerMode};
 use crate::logic::{human, submit};
 
 pub const COMMAND: Command = Command {
@@ -79,7 +81,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     };
     let mut client = Client::new(c)?;
     endpoints(&mut r, &client);
-    chain(&mut r, &mut client, addr.as_deref());
+    chain(&mut r, &mut client, addr.as_deref(), c.target_hours);
     market(&mut r, ctx);
     dir(&mut r, "data dir", &c.data_dir);
     dir(&mut r, "log dir", &c.log_dir);
@@ -142,7 +144,7 @@ fn endpoints(r: &mut Report, client: &Client) {
     }
 }
 
-fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>) {
+fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, target_hours: u32) {
     match client.check_chain_id() {
         Ok(id) => r.ok("chain id", id),
         Err(e) => {
@@ -163,11 +165,16 @@ fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>) {
             )
         }
     }
+    let mode = scheduler(r, client);
     let topic = match (client.topic(), client.topic_active()) {
         (Ok(t), Ok(true)) => {
             let d = format!(
-                "{} epoch {} blocks, window {}, loss {}",
-                t.id, t.epoch_length, t.worker_submission_window, t.loss_method
+                "{} epoch {} {unit}, window {} {unit}, loss {}",
+                t.id,
+                t.epoch_length,
+                t.worker_submission_window,
+                t.loss_method,
+                unit = mode.unit()
             );
             r.ok("topic", d);
             Some(t)
@@ -185,6 +192,10 @@ fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>) {
             None
         }
     };
+    let secs_per_block = client.seconds_per_block();
+    if let Some(t) = &topic {
+        fit(r, t, target_hours, mode, secs_per_block);
+    }
     let Some(addr) = addr else { return };
     flag(
         r,
@@ -198,8 +209,53 @@ fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>) {
         client.can_submit(addr),
         "ask the topic creator to whitelist the address",
     );
-    funds(r, client, addr, topic.map_or(720, |t| t.epoch_length));
+    // In seconds mode the epoch is in seconds: the runway wants blocks.
+    let epoch_blocks = topic.map_or(720, |t| match mode {
+        SchedulerMode::Blocks => t.epoch_length,
+        SchedulerMode::Seconds => (t.epoch_length as f64 / secs_per_block.unwrap_or(5.0)) as u64,
+    });
+    funds(r, client, addr, epoch_blocks);
     skew(r, client);
+}
+
+/// The scheduler mode (blocks unless the epochs route answers).
+fn scheduler(r: &mut Report, client: &mut Client) -> SchedulerMode {
+    match client.scheduler_mode() {
+        Ok(m) => {
+            let what = match m {
+                SchedulerMode::Blocks => "blocks (windows by height)",
+                SchedulerMode::Seconds => "seconds (epochs by block time, topic timing in seconds)",
+            };
+            r.ok("scheduler", what);
+            m
+        }
+        Err(e) => {
+            r.warn(
+                "scheduler",
+                e.to_string(),
+                "assuming blocks; check the LCD endpoints",
+            );
+            SchedulerMode::Blocks
+        }
+    }
+}
+
+/// The topic against this worker: arity it can encode, horizon, loss, labels.
+fn fit(r: &mut Report, t: &Topic, target_hours: u32, mode: SchedulerMode, spb: Option<f64>) {
+    if let Some(why) = topic_fit::arity_problem(t) {
+        r.fail("output arity", why, "choose a single-value topic");
+    }
+    let warnings = topic_fit::warnings(t, target_hours, mode, spb);
+    if warnings.is_empty() {
+        let h = topic_fit::horizon_hours(t, mode, spb).map_or("?".into(), |h| format!("{h:.1}"));
+        r.ok(
+            "topic fit",
+            format!("TARGET_HOURS {target_hours} h, horizon {h} h"),
+        );
+    }
+    for w in warnings {
+        r.warn(w.name, w.detail, w.fix);
+    }
 }
 
 fn flag(r: &mut Report, name: &str, answer: Result<bool>, fix: &str) {

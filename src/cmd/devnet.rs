@@ -8,6 +8,7 @@ use std::io::Write;
 
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::devnet::scheduler::Scheduler;
+use crate::devnet::topics;
 use crate::devnet::{throwaway_wallet, Devnet, DevnetConfig, Fault};
 use crate::error::{Error, Result};
 use crate::logic::emissions::Emissions;
@@ -20,7 +21,7 @@ pub const COMMAND: Command = Command {
             \x20                          [--emissions v9|v10] [--prices FILE] [--seed N] [--tx-cache N]\n\
             \x20                          [--whitelist] [--fault SPEC]... [--ws-ping-ms N] [--ws-read-wait-ms N]\n\
             \x20                          [--scheduler blocks|seconds] [--epoch-secs N] [--window-secs N]\n\
-            \x20                          [--state FILE]\n\n\
+            \x20                          [--state FILE] [--topics ID,ID,...] [--ground-truth-lag N]\n\n\
             Flags:\n  \
             --port P            listen on 127.0.0.1:P (default 26657; 0 = any free port)\n  \
             --block-ms N        block interval in milliseconds (default 1000)\n  \
@@ -45,6 +46,9 @@ pub const COMMAND: Command = Command {
             \x20                   /emissions/v10/epochs/{topic}) (default blocks)\n  \
             --epoch-secs N      seconds mode: a window opens every N s of block time (default 20)\n  \
             --window-secs N     seconds mode: a window stays open N s (default 15)\n  \
+            --topics ID,ID,...  serve these topics (default 67), each active with the epoch and\n  \
+            \x20                   window above; the genesis wallet is registered in each\n  \
+            --ground-truth-lag N every topic's ground_truth_lag (default 120960)\n  \
             --state FILE        save the chain to FILE (each second and at exit) and continue\n  \
             \x20                   from it when FILE exists: restarted, it is the same chain\n\n\
             Prints KEY=VALUE lines (export them, or save them as an env file, then run\n\
@@ -96,6 +100,11 @@ fn parse(args: Vec<OsString>) -> Result<(DevnetConfig, Vec<Fault>)> {
             "scheduler" => scheduler = text.clone(),
             "epoch-secs" => epoch_secs = number()?,
             "window-secs" => window_secs = number()?,
+            "topics" => {
+                cfg.topics = topics::parse_list(&text).map_err(Error::Usage)?;
+                cfg.topic_id = cfg.topics[0];
+            }
+            "ground-truth-lag" => cfg.ground_truth_lag = number()?,
             "state" => cfg.state_file = Some(text.clone().into()),
             "tx-cache" => {
                 cfg.tx_cache = usize::try_from(number()?)

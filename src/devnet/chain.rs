@@ -1,6 +1,6 @@
 //! The simulated chain's state: blocks with their times and block events,
-//! the topic's worker windows (a nonce every `epoch_blocks`, open for
-//! `window_blocks`), accounts, registrations, submissions, included txs and
+//! each served topic's worker windows (a nonce every `epoch_blocks`, open for
+//! `window_blocks`; per-topic state in `topics.rs`), accounts, included txs and
 //! the counters served at `/devnet/stats`, the fee market's base price, the
 //! tx cache and the `/devnet/txs` log. Transaction admission and delivery
 //! live in `mempool.rs`, the messages in `msg_server.rs`. No sockets or
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::mempool::Pending;
+use super::topics::{self, Topic};
 use super::txcache::TxCache;
 use super::txlog::TxLog;
 use super::DevnetConfig;
@@ -21,8 +22,6 @@ use crate::logic::wallet::sha256;
 
 /// How many recent blocks keep their events (older ones keep only height and time).
 const KEEP_EVENTS: usize = 2000;
-/// A second topic whose window events are noise the worker must filter out.
-pub const NOISE_TOPIC: u64 = 69;
 
 /// One ABCI event: a type and its attributes (values as the chain renders them).
 #[derive(Debug, Clone, PartialEq)]
@@ -195,12 +194,11 @@ pub struct Chain {
     pub data_sending_fee: u128,
     pub blocks: Vec<Block>,
     pub accounts: BTreeMap<String, Account>,
-    pub registered: BTreeSet<String>,
-    /// Unfulfilled worker nonces of the topic → window end block.
-    pub windows: BTreeMap<u64, u64>,
-    pub current_window: Option<(u64, u64)>,
-    pub submissions: BTreeMap<u64, BTreeMap<String, u64>>,
-    pub latest: BTreeMap<String, Inference>,
+    /// The served topics by id (`topic_id` among them).
+    pub topics: BTreeMap<u64, Topic>,
+    pub ground_truth_lag: u64,
+    pub loss_method: String,
+    pub output_arity: String,
     pub mempool: Vec<Pending>,
     pub txs: HashMap<String, TxRecord>,
     /// Every broadcast tx, for `/devnet/txs`.
@@ -208,12 +206,10 @@ pub struct Chain {
     pub tx_cache: TxCache,
     /// `Host` values of listeners that never index txs (`no-index`).
     pub no_index: BTreeSet<String>,
-    /// `--whitelist`: only these workers may submit; None = no whitelist.
-    pub whitelist: Option<BTreeSet<String>>,
     pub stats: Stats,
     pub faults: ChainFaults,
-    /// The seconds scheduler's epochs (`--scheduler seconds`); None in block mode.
-    pub epochs: Option<super::scheduler::Epochs>,
+    /// `--scheduler seconds`: windows by block time (epochs in each topic).
+    pub seconds_mode: bool,
     pub next_account_number: u64,
 }
 
@@ -232,20 +228,18 @@ impl Chain {
             data_sending_fee: cfg.data_sending_fee,
             blocks: Vec::new(),
             accounts: BTreeMap::new(),
-            registered: cfg.registered.iter().cloned().collect(),
-            windows: BTreeMap::new(),
-            current_window: None,
-            submissions: BTreeMap::new(),
-            latest: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            ground_truth_lag: cfg.ground_truth_lag,
+            loss_method: cfg.loss_method.clone(),
+            output_arity: cfg.output_arity.clone(),
             mempool: Vec::new(),
             txs: HashMap::new(),
             txlog: TxLog::default(),
             tx_cache: TxCache::new(cfg.tx_cache),
             no_index: BTreeSet::new(),
-            whitelist: cfg.whitelist.then(BTreeSet::new),
             stats: Stats::default(),
             faults: ChainFaults::default(),
-            epochs: super::scheduler::Epochs::new(cfg.scheduler, now),
+            seconds_mode: false,
             next_account_number: 1,
         };
         for (address, balance) in &cfg.genesis {
@@ -264,9 +258,20 @@ impl Chain {
             .map(|a| a.number + 1)
             .max()
             .unwrap_or(1);
-        if let Some(e) = &chain.epochs {
+        let epochs = super::scheduler::Epochs::new(cfg.scheduler, now);
+        for id in topics::served(cfg.topic_id, &cfg.topics) {
+            let topic = Topic {
+                registered: cfg.registered.iter().cloned().collect(),
+                whitelist: cfg.whitelist.then(BTreeSet::new),
+                epochs: epochs.clone(),
+                ..Topic::default()
+            };
+            chain.topics.insert(id, topic);
+        }
+        if let Some(e) = &epochs {
             // Topic timing is in seconds in this mode.
             (chain.epoch_blocks, chain.window_blocks) = (e.epoch_secs, e.window_secs);
+            chain.seconds_mode = true;
         }
         chain.produce_block(cfg.start_height + 1, now);
         chain
@@ -330,7 +335,7 @@ impl Chain {
         let txs = self.deliver_due(height, now);
         let num_txs = txs.len();
         let mut events = begin_block_events(height);
-        if self.epochs.is_some() {
+        if self.seconds_mode {
             events.extend(self.end_block_seconds(height, now));
         } else {
             events.extend(self.end_block(height));
@@ -352,59 +357,51 @@ impl Chain {
     }
 
     /// Closes the windows ending at this block (a nonce is unfulfilled
-    /// through the EndBlock of `nonce + W`, C6) and opens a new one every
-    /// `epoch_blocks`.
+    /// through the EndBlock of `nonce + W`, C6) and opens one in every topic
+    /// every `epoch_blocks` (`skip-window` skips the primary topic's).
     fn end_block(&mut self, height: u64) -> Vec<Event> {
         let mut events = Vec::new();
         let p = self.emissions.package();
-        let ended: Vec<u64> = self
-            .windows
-            .iter()
-            .filter(|(_, end)| **end <= height)
-            .map(|(n, _)| *n)
-            .collect();
-        for nonce in ended {
-            self.windows.remove(&nonce);
-            events.push(Event::typed(
-                &format!("{p}.EventWorkerSubmissionWindowClosed"),
-                &[
-                    ("topic_id", json!(self.topic_id.to_string())),
-                    ("nonce_block_height", json!(nonce.to_string())),
-                ],
-                Some("EndBlock"),
-            ));
+        let opens = height.is_multiple_of(self.epoch_blocks);
+        let skip = opens && std::mem::take(&mut self.faults.skip_next_window);
+        if skip {
+            self.stats.fired("skip-window");
         }
-        if height.is_multiple_of(self.epoch_blocks) {
-            if self.faults.skip_next_window {
-                self.faults.skip_next_window = false;
-                self.stats.fired("skip-window");
-            } else {
+        for (id, topic) in self.topics.iter_mut() {
+            let ended: Vec<u64> = topic
+                .windows
+                .iter()
+                .filter(|(_, end)| **end <= height)
+                .map(|(n, _)| *n)
+                .collect();
+            for nonce in ended {
+                topic.windows.remove(&nonce);
+                events.push(window_closed(&p, *id, nonce));
+            }
+            if opens && !(skip && *id == self.topic_id) {
                 let end = height + self.window_blocks;
-                self.windows.insert(height, end);
-                self.current_window = Some((height, end));
+                topic.windows.insert(height, end);
+                topic.current_window = Some((height, end));
+                topic.windows_opened += 1;
                 self.stats.windows_opened += 1;
-                events.push(window_opened(&p, self.topic_id, height, end));
+                events.push(window_opened(&p, *id, height, end));
             }
         }
         if height % self.epoch_blocks == self.epoch_blocks / 2 {
-            events.push(window_opened(
-                &p,
-                NOISE_TOPIC,
-                height,
-                height + self.window_blocks,
-            ));
+            let end = height + self.window_blocks;
+            events.push(window_opened(&p, self.noise_topic(), height, end));
         }
         events
     }
 
-    /// The window status answer for the topic at the current height.
-    pub fn window_status(&self) -> (bool, u64, u64, u64) {
-        if let Some(status) = self.window_status_seconds() {
+    /// The window status answer for `topic` at the current height.
+    pub fn window_status(&self, topic: &Topic) -> (bool, u64, u64, u64) {
+        if let Some(status) = self.window_status_seconds(topic) {
             return status;
         }
         let h = self.height();
-        let (nonce, end) = self.current_window.unwrap_or((0, 0));
-        let open = nonce > 0 && nonce <= h && h <= end && self.windows.contains_key(&nonce);
+        let (nonce, end) = topic.current_window.unwrap_or((0, 0));
+        let open = nonce > 0 && nonce <= h && h <= end && topic.windows.contains_key(&nonce);
         let next = (h / self.epoch_blocks + 1) * self.epoch_blocks;
         (open, nonce, end, next)
     }
@@ -420,6 +417,7 @@ impl Chain {
         }
         json!({
             "windows_opened": self.stats.windows_opened,
+            "windows_opened_by_topic": self.windows_opened_by_topic(),
             "accepted": self.stats.accepted,
             "accepted_by_nonce": by_nonce,
             "duplicates": self.stats.duplicates,
@@ -429,7 +427,7 @@ impl Chain {
             "txs_broadcast": self.stats.txs_broadcast,
             "txs_included": self.stats.txs_included,
             "mempool": self.mempool.len(),
-            "open_nonces": self.windows.keys().rev().collect::<Vec<_>>(),
+            "open_nonces": self.primary().windows.keys().rev().collect::<Vec<_>>(),
             "faults_fired": fired,
             "included_by_nonce": included,
             "gas_price": self.gas_price,
@@ -443,6 +441,17 @@ fn keyed_by_nonce<N: ToString>(map: &BTreeMap<N, BTreeMap<String, u64>>) -> Valu
         map.iter()
             .map(|(n, counts)| (n.to_string(), json!(counts)))
             .collect(),
+    )
+}
+
+pub(super) fn window_closed(package: &str, topic: u64, nonce: u64) -> Event {
+    Event::typed(
+        &format!("{package}.EventWorkerSubmissionWindowClosed"),
+        &[
+            ("topic_id", json!(topic.to_string())),
+            ("nonce_block_height", json!(nonce.to_string())),
+        ],
+        Some("EndBlock"),
     )
 }
 
@@ -522,7 +531,7 @@ mod tests {
         while c.height() < 4 {
             c.next_block(t);
         }
-        assert_eq!(c.window_status(), (true, 4, 6, 8));
+        assert_eq!(c.window_status(c.primary()), (true, 4, 6, 8));
         let opened = &c.block(4).unwrap().events;
         let ev = opened
             .iter()
@@ -539,8 +548,8 @@ mod tests {
         while c.height() < 7 {
             c.next_block(t);
         }
-        assert!(!c.window_status().0);
-        assert!(c.windows.is_empty());
+        assert!(!c.window_status(c.primary()).0);
+        assert!(c.primary().windows.is_empty());
         assert_eq!(c.stats.windows_opened, 1);
         c.faults.skip_next_window = true;
         c.next_block(t);

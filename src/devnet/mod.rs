@@ -29,6 +29,7 @@ mod producer;
 mod routes;
 pub mod scheduler;
 mod state;
+pub mod topics;
 mod tx_routes;
 mod txcache;
 pub mod txlog;
@@ -59,6 +60,15 @@ pub struct DevnetConfig {
     pub epoch_blocks: u64,
     pub window_blocks: u64,
     pub topic_id: u64,
+    /// `--topics`: further topics served alike (each active, same epoch and
+    /// window); empty = `topic_id` alone.
+    pub topics: Vec<u64>,
+    /// Every topic's `ground_truth_lag` (`--ground-truth-lag`).
+    pub ground_truth_lag: u64,
+    /// Every topic's `loss_method` and `output_arity` in its topic JSON
+    /// (tests; the message server still checks single-arity labels).
+    pub loss_method: String,
+    pub output_arity: String,
     pub emissions: Emissions,
     pub chain_id: String,
     /// uallo per gas.
@@ -69,7 +79,7 @@ pub struct DevnetConfig {
     pub genesis: Vec<(String, u128)>,
     /// Accounts with explicit number and sequence (e.g. to replay vectors).
     pub accounts: Vec<GenesisAccount>,
-    /// Addresses pre-registered as workers in `topic_id`.
+    /// Addresses pre-registered as workers in every served topic.
     pub registered: Vec<String>,
     /// Bars for the market endpoint; None = synthetic path from `seed`.
     pub prices_csv: Option<PathBuf>,
@@ -99,6 +109,10 @@ impl Default for DevnetConfig {
             epoch_blocks: 20,
             window_blocks: 15,
             topic_id: 67,
+            topics: Vec::new(),
+            ground_truth_lag: 120_960,
+            loss_method: "czar".into(),
+            output_arity: "TOPIC_OUTPUT_ARITY_SINGLE".into(),
             emissions: Emissions::V10,
             chain_id: "devnet-1".into(),
             min_gas_price: 10.0,
@@ -195,8 +209,10 @@ impl Shared {
             Fault::GasExtra(g) => f.extra_gas = *g,
             Fault::NotAdmitted(n) => f.not_admitted += n,
             Fault::Whitelist(addr) => {
-                if let Some(w) = chain.whitelist.as_mut() {
-                    w.insert(addr.clone());
+                for topic in chain.topics.values_mut() {
+                    if let Some(w) = topic.whitelist.as_mut() {
+                        w.insert(addr.clone());
+                    }
                 }
             }
             _ => {}

@@ -54,11 +54,6 @@ impl Chain {
         }
     }
 
-    /// Whether `addr` may submit payloads (always, unless `--whitelist`).
-    pub fn is_whitelisted(&self, addr: &str) -> bool {
-        self.whitelist.as_ref().is_none_or(|w| w.contains(addr))
-    }
-
     fn check_insert(&self, msg: &Msg, height: u64) -> Result<(), Refusal> {
         let bech32 = |addr: &str, what: &str| {
             verifier::check_address(addr, what).map_err(|r| {
@@ -69,7 +64,9 @@ impl Chain {
         };
         bech32(msg.sender(), "sender")?;
         bech32(msg.worker(), "worker")?;
-        if !self.is_whitelisted(msg.worker()) {
+        // An unserved topic has no whitelist; the topic check below refuses it.
+        let served = self.topic(msg.topic_id());
+        if !served.is_none_or(|t| t.is_whitelisted(msg.worker())) {
             let log = "Worker is not permitted to submit payload: not permitted to submit payload";
             return Err(refuse(
                 "emissions",
@@ -84,16 +81,16 @@ impl Chain {
             Refusal { log, ..r }
         })?;
         let topic = msg.topic_id();
-        if topic != self.topic_id {
+        let Some(served) = served else {
             return Err(refuse(
                 "emissions",
                 6,
                 "invalid topic ID".into(),
                 "invalid_topic",
             ));
-        }
+        };
         let nonce = u64::try_from(msg.nonce()).unwrap_or(0);
-        let Some(end) = self.windows.get(&nonce).copied() else {
+        let Some(end) = served.windows.get(&nonce).copied() else {
             let log = "unfulfilled nonce not found".to_string();
             return Err(refuse("emissions", 44, log, "nonce_fulfilled"));
         };
@@ -101,13 +98,13 @@ impl Chain {
             let log = format!("Worker window not open for topic: {topic}, current block {height}, start window: {nonce}, end window: {end}: worker nonce window not available");
             return Err(refuse("emissions", 67, log, "window_closed"));
         }
-        if !self.registered.contains(msg.worker()) {
+        if !served.registered.contains(msg.worker()) {
             let log = "worker is not registered in this topic: address not registered".to_string();
             return Err(refuse("emissions", 13, log, "not_registered"));
         }
         self.check_funds(msg.sender(), self.data_sending_fee)?;
         self.check_labels(msg)?;
-        if self
+        if served
             .submissions
             .get(&nonce)
             .is_some_and(|w| w.contains_key(msg.worker()))
@@ -150,7 +147,8 @@ impl Chain {
         } else {
             true
         };
-        *self
+        let topic = self.topics.entry(msg.topic_id()).or_default();
+        *topic
             .submissions
             .entry(nonce)
             .or_default()
@@ -168,7 +166,8 @@ impl Chain {
         if admitted {
             let value = msg.value().unwrap_or_else(|| "0".into());
             let inference = Inference { nonce, value };
-            self.latest.insert(worker, inference);
+            let topic = self.topics.entry(msg.topic_id()).or_default();
+            topic.latest.insert(worker, inference);
             events.push(self.payload_event(msg));
         }
         events
@@ -218,11 +217,11 @@ impl Chain {
 
     fn check_register(&self, msg: &Msg) -> Result<(), Refusal> {
         verifier::validate_message(msg).map_err(reject_refusal)?;
-        if msg.topic_id() != self.topic_id {
+        let Some(topic) = self.topic(msg.topic_id()) else {
             let log = "topic does not exist".to_string();
             return Err(refuse("emissions", 23, log, "invalid_topic"));
-        }
-        if self.registered.contains(msg.sender()) {
+        };
+        if topic.registered.contains(msg.sender()) {
             let log = "address already registered in a topic".to_string();
             return Err(refuse("emissions", 8, log, "already_registered"));
         }
@@ -234,7 +233,8 @@ impl Chain {
         if let Some(a) = self.accounts.get_mut(&sender) {
             a.balance -= self.registration_fee.min(a.balance);
         }
-        self.registered.insert(sender.clone());
+        let topic = self.topics.entry(msg.topic_id()).or_default();
+        topic.registered.insert(sender.clone());
         vec![self.message_event("RegisterRequest", &sender)]
     }
 
@@ -253,8 +253,8 @@ impl Chain {
         Ok(())
     }
 
-    /// The latest inference of `worker`, if one was admitted.
-    pub fn latest_inference(&self, worker: &str) -> Option<&Inference> {
-        self.latest.get(worker)
+    /// The latest inference of `worker` in `topic`, if one was admitted.
+    pub fn latest_inference(&self, topic: u64, worker: &str) -> Option<&Inference> {
+        self.topic(topic)?.latest.get(worker)
     }
 }

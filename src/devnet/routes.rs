@@ -4,12 +4,15 @@
 //! `{"code","message","details"}`). Reads and changes state only through
 //! `chain::Chain`; knows nothing of sockets.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
 use super::chain::{Block, Chain};
 use super::http::{Reply, Request};
+use super::topics::Topic;
 use super::{tx_routes, Shared};
 use crate::io::clock;
 use crate::logic::emissions::Emissions;
@@ -274,71 +277,84 @@ fn emissions(chain: &Chain, version: &str, rest: &[&str], req: &Request) -> Repl
     if version != chain.emissions.name() {
         return error(501, 12, "Not Implemented");
     }
-    let topic_ok = |t: &str| t.parse::<u64>().ok() == Some(chain.topic_id);
-    let (open, nonce, end, next) = chain.window_status();
+    let served = |t: &str| chain.topic_named(t);
+    let topic_ok = |t: &str| served(t).is_some();
     match rest {
         ["params"] => ok(params(chain)),
-        ["topics", t] if topic_ok(t) => ok(topic(chain)),
-        ["topics", t] => error(404, 5, &format!("topic {t} not found")),
+        ["topics", t] => match t.parse::<u64>() {
+            Ok(id) if chain.topic(id).is_some() => ok(topic(chain, id)),
+            _ => error(404, 5, &format!("topic {t} not found")),
+        },
         ["is_topic_active", t] => ok(json!({"is_active": topic_ok(t)})),
         ["topic_exists", t] => ok(json!({"exists": topic_ok(t)})),
         ["unfulfilled_worker_nonces", t] | ["open_worker_submission_windows", t] => {
-            let nonces: Vec<Value> = if topic_ok(t) {
-                chain
-                    .windows
-                    .keys()
-                    .rev()
-                    .map(|n| json!({"block_height": n.to_string()}))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let nonces: Vec<Value> = served(t)
+                .into_iter()
+                .flat_map(|topic| topic.windows.keys().rev())
+                .map(|n| json!({"block_height": n.to_string()}))
+                .collect();
             ok(json!({"nonces": {"nonces": nonces}}))
         }
-        ["worker_submission_window_status", t] => {
-            let mut v = json!({
-                "is_open": open && topic_ok(t), "current_nonce_block_height": nonce.to_string(),
-                "window_start_block": nonce.to_string(), "window_end_block": end.to_string(),
-                "next_window_start_block": next.to_string(),
-                "next_window_end_block": (next + chain.window_blocks).to_string(),
-                "is_topic_active": topic_ok(t)
-            });
-            // The gateway always emits both (proto3 defaults without an address).
-            let addr = req.query("address");
-            v["is_registered"] = json!(addr.is_some_and(|a| chain.registered.contains(a)));
-            v["is_whitelisted"] = json!(addr.is_some_and(|a| chain.is_whitelisted(a)));
-            ok(v)
-        }
+        ["worker_submission_window_status", t] => window_status(chain, served(t), req),
         ["is_worker_nonce_unfulfilled", t, h] => {
-            let open = topic_ok(t)
-                && h.parse::<u64>()
-                    .is_ok_and(|h| chain.windows.contains_key(&h));
+            let open = served(t).is_some_and(|topic| {
+                h.parse::<u64>()
+                    .is_ok_and(|h| topic.windows.contains_key(&h))
+            });
             ok(json!({"is_worker_nonce_unfulfilled": open}))
         }
         ["worker_registered", t, addr] => {
-            ok(json!({"is_registered": topic_ok(t) && chain.registered.contains(*addr)}))
+            let is = served(t).is_some_and(|topic| topic.registered.contains(*addr));
+            ok(json!({ "is_registered": is }))
         }
         ["can_submit_worker_payload", t, addr] => {
-            let can = topic_ok(t) && chain.is_whitelisted(addr);
+            let can = served(t).is_some_and(|topic| topic.is_whitelisted(addr));
             ok(json!({"can_submit_worker_payload": can}))
         }
         ["is_topic_worker_whitelist_enabled", t] => {
-            let on = topic_ok(t) && chain.whitelist.is_some();
+            let on = served(t).is_some_and(|topic| topic.whitelist.is_some());
             ok(json!({"is_topic_worker_whitelist_enabled": on}))
         }
         ["is_whitelisted_topic_worker", t, addr] => {
-            let member = topic_ok(t) && chain.whitelist.as_ref().is_some_and(|w| w.contains(*addr));
+            let member = served(t)
+                .and_then(|topic| topic.whitelist.as_ref())
+                .is_some_and(|w| w.contains(*addr));
             ok(json!({"is_whitelisted_topic_worker": member}))
         }
         ["is_whitelisted_global_worker", _] => ok(json!({"is_whitelisted_global_worker": false})),
-        ["latest_network_inferences", t] if topic_ok(t) => ok(network_inferences(chain)),
-        ["topics", t, "workers", addr, kind] if topic_ok(t) => latest(chain, addr, kind),
+        ["latest_network_inferences", t] => match t.parse::<u64>() {
+            Ok(id) if chain.topic(id).is_some() => ok(network_inferences(chain, id)),
+            _ => error(404, 5, "Not Found"),
+        },
+        ["topics", t, "workers", addr, kind] => match t.parse::<u64>() {
+            Ok(id) if chain.topic(id).is_some() => latest(chain, id, addr, kind),
+            _ => error(404, 5, "Not Found"),
+        },
         ["epochs", t, rest @ ..] => super::scheduler::route(chain, t, rest),
         _ => error(404, 5, "Not Found"),
     }
 }
 
-fn latest(chain: &Chain, addr: &str, kind: &str) -> Reply {
+/// `worker_submission_window_status` of a topic (all false for an unserved one).
+fn window_status(chain: &Chain, topic: Option<&Topic>, req: &Request) -> Reply {
+    let (open, nonce, end, next) = topic.map_or((false, 0, 0, 0), |t| chain.window_status(t));
+    let active = topic.is_some();
+    let mut v = json!({
+        "is_open": open && active, "current_nonce_block_height": nonce.to_string(),
+        "window_start_block": nonce.to_string(), "window_end_block": end.to_string(),
+        "next_window_start_block": next.to_string(),
+        "next_window_end_block": (next + chain.window_blocks).to_string(),
+        "is_topic_active": active
+    });
+    // The gateway always emits both (proto3 defaults without an address).
+    let addr = req.query("address");
+    let t = topic.filter(|_| addr.is_some());
+    v["is_registered"] = json!(t.is_some_and(|t| addr.is_some_and(|a| t.registered.contains(a))));
+    v["is_whitelisted"] = json!(t.is_some_and(|t| addr.is_some_and(|a| t.is_whitelisted(a))));
+    ok(v)
+}
+
+fn latest(chain: &Chain, id: u64, addr: &str, kind: &str) -> Reply {
     let (want, v10) = match chain.emissions {
         Emissions::V10 => ("latest_input_inference", true),
         Emissions::V9 => ("latest_inference", false),
@@ -346,11 +362,11 @@ fn latest(chain: &Chain, addr: &str, kind: &str) -> Reply {
     if kind != want {
         return error(501, 12, "Not Implemented");
     }
-    let Some(inf) = chain.latest_inference(addr) else {
+    let Some(inf) = chain.latest_inference(id, addr) else {
         return error(404, 5, &format!("no inference found for worker {addr}"));
     };
     let mut body = json!({
-        "topic_id": chain.topic_id.to_string(), "block_height": inf.nonce.to_string(),
+        "topic_id": id.to_string(), "block_height": inf.nonce.to_string(),
         "inferer": addr, "value": inf.value, "extra_data": null, "proof": ""
     });
     if v10 {
@@ -362,10 +378,11 @@ fn latest(chain: &Chain, addr: &str, kind: &str) -> Reply {
 
 /// `latest_network_inferences`: the inferences admitted for the newest
 /// nonce that has any, their mean as the combined value (no weighting).
-fn network_inferences(chain: &Chain) -> Value {
-    let newest = chain.latest.values().map(|i| i.nonce).max().unwrap_or(0);
-    let at_newest: Vec<(&String, &str)> = chain
-        .latest
+fn network_inferences(chain: &Chain, id: u64) -> Value {
+    let empty = BTreeMap::new();
+    let latest = chain.topic(id).map_or(&empty, |t| &t.latest);
+    let newest = latest.values().map(|i| i.nonce).max().unwrap_or(0);
+    let at_newest: Vec<(&String, &str)> = latest
         .iter()
         .filter(|(_, i)| i.nonce == newest)
         .map(|(w, i)| (w, i.value.as_str()))
@@ -391,7 +408,7 @@ fn network_inferences(chain: &Chain) -> Value {
         .collect();
     json!({
         "network_inferences": {
-            "topic_id": chain.topic_id.to_string(), "reputer_request_nonce": null, "reputer": "",
+            "topic_id": id.to_string(), "reputer_request_nonce": null, "reputer": "",
             "extra_data": null, "combined_value": combined, "inferer_values": inferers,
             "forecaster_values": [], "naive_value": combined, "one_out_inferer_values": [],
             "one_out_forecaster_values": [], "one_in_forecaster_values": [],
@@ -424,15 +441,16 @@ fn params(chain: &Chain) -> Value {
     }})
 }
 
-fn topic(chain: &Chain) -> Value {
+fn topic(chain: &Chain, id: u64) -> Value {
+    let current = chain.topic(id).and_then(|t| t.current_window);
     let mut t = json!({
-        "id": chain.topic_id.to_string(),
+        "id": id.to_string(),
         "creator": "allo16270t36amc3y6wk2wqupg6gvg26x6dc2nr5xwl",
         "metadata": "7 day BTC/USD Log-Return Prediction",
-        "loss_method": "czar",
-        "epoch_last_ended": chain.current_window.map_or(0, |w| w.0).to_string(),
+        "loss_method": chain.loss_method,
+        "epoch_last_ended": current.map_or(0, |w| w.0).to_string(),
         "epoch_length": chain.epoch_blocks.to_string(),
-        "ground_truth_lag": "120960",
+        "ground_truth_lag": chain.ground_truth_lag.to_string(),
         "p_norm": "3", "alpha_regret": "0.1", "allow_negative": true, "epsilon": "0.01",
         "initial_regret": "0",
         "worker_submission_window": chain.window_blocks.to_string(),
@@ -441,7 +459,7 @@ fn topic(chain: &Chain) -> Value {
     });
     if chain.emissions == Emissions::V10 {
         let extra = json!({
-            "topic_type": "TOPIC_TYPE_REGRESSION", "output_arity": "TOPIC_OUTPUT_ARITY_SINGLE",
+            "topic_type": "TOPIC_TYPE_REGRESSION", "output_arity": chain.output_arity,
             "require_unity": false, "unity_tolerance": "0", "max_labels_per_submission": "1",
             "label_whitelist": [], "label_default_value": "0", "label_case_sensitive": false
         });

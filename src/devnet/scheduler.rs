@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use super::chain::{window_opened, Chain, Event, NOISE_TOPIC};
+use super::chain::{window_closed, window_opened, Chain, Event};
 use super::http::Reply;
+use super::topics::Topic;
 
 /// How many finished epochs `GET /epochs` still lists (the chain prunes them).
 const KEEP_FINISHED: usize = 8;
@@ -104,63 +105,29 @@ impl Epochs {
 }
 
 impl Chain {
-    /// EndBlock in seconds mode: closes windows whose close time the block
-    /// reached, then opens the next epoch when its time came.
+    /// EndBlock in seconds mode: in every topic, closes windows whose close
+    /// time the block reached, then opens the next epoch when its time came.
     pub(super) fn end_block_seconds(&mut self, height: u64, now: OffsetDateTime) -> Vec<Event> {
         let p = self.emissions.package();
-        let topic = self.topic_id;
+        let noise = self.noise_topic();
         let mut events = Vec::new();
-        let Some(ep) = self.epochs.as_mut() else {
-            return events;
-        };
-        for e in ep
-            .list
-            .values_mut()
-            .filter(|e| !e.closed && now >= e.close_at)
-        {
-            e.closed = true;
-            self.windows.remove(&e.height);
-            events.push(Event::typed(
-                &format!("{p}.EventWorkerSubmissionWindowClosed"),
-                &[
-                    ("topic_id", json!(topic.to_string())),
-                    ("nonce_block_height", json!(e.height.to_string())),
-                ],
-                Some("EndBlock"),
-            ));
+        let mut noise_due = false;
+        for (id, topic) in self.topics.iter_mut() {
+            let opened = topic.end_block_seconds(height, now, &mut events, (&p, *id));
+            self.stats.windows_opened += u64::from(opened);
+            noise_due |= topic.noise_due(now);
         }
-        let end = height + ep.window_secs;
-        if now >= ep.next_open {
-            ep.next_open = now + Epochs::secs(ep.epoch_secs);
-            let epoch = Epoch {
-                index: ep.next_index,
-                height,
-                open_at: now,
-                close_at: now + Epochs::secs(ep.window_secs),
-                closed: false,
-            };
-            ep.next_index += 1;
-            ep.list.insert(height, epoch);
-            while ep.list.len() > KEEP_FINISHED + 1 {
-                ep.list.pop_first();
-            }
-            // Open until closed by time; the end is not a height in this mode.
-            self.windows.insert(height, u64::MAX);
-            self.current_window = Some((height, end));
-            self.stats.windows_opened += 1;
-            events.push(window_opened(&p, topic, height, end));
-        }
-        if now >= ep.next_noise {
-            ep.next_noise = now + Epochs::secs(ep.epoch_secs);
-            events.push(window_opened(&p, NOISE_TOPIC, height, end));
+        if noise_due {
+            let end = height + self.window_blocks;
+            events.push(window_opened(&p, noise, height, end));
         }
         events
     }
 
     /// The window status in seconds mode: (open, nonce, nonce + window,
     /// nonce + epoch), the last two in blocks plus seconds as the event's.
-    pub(super) fn window_status_seconds(&self) -> Option<(bool, u64, u64, u64)> {
-        let ep = self.epochs.as_ref()?;
+    pub(super) fn window_status_seconds(&self, topic: &Topic) -> Option<(bool, u64, u64, u64)> {
+        let ep = topic.epochs.as_ref()?;
         Some(match ep.current() {
             Some(e) => (
                 !e.closed,
@@ -170,6 +137,65 @@ impl Chain {
             ),
             None => (false, 0, 0, 0),
         })
+    }
+}
+
+impl Topic {
+    /// One topic's seconds-mode EndBlock; true when it opened a window.
+    fn end_block_seconds(
+        &mut self,
+        height: u64,
+        now: OffsetDateTime,
+        events: &mut Vec<Event>,
+        (p, id): (&str, u64),
+    ) -> bool {
+        let Some(ep) = self.epochs.as_mut() else {
+            return false;
+        };
+        for e in ep
+            .list
+            .values_mut()
+            .filter(|e| !e.closed && now >= e.close_at)
+        {
+            e.closed = true;
+            self.windows.remove(&e.height);
+            events.push(window_closed(p, id, e.height));
+        }
+        if now < ep.next_open {
+            return false;
+        }
+        let end = height + ep.window_secs;
+        ep.next_open = now + Epochs::secs(ep.epoch_secs);
+        let epoch = Epoch {
+            index: ep.next_index,
+            height,
+            open_at: now,
+            close_at: now + Epochs::secs(ep.window_secs),
+            closed: false,
+        };
+        ep.next_index += 1;
+        ep.list.insert(height, epoch);
+        while ep.list.len() > KEEP_FINISHED + 1 {
+            ep.list.pop_first();
+        }
+        // Open until closed by time; the end is not a height in this mode.
+        self.windows.insert(height, u64::MAX);
+        self.current_window = Some((height, end));
+        self.windows_opened += 1;
+        events.push(window_opened(p, id, height, end));
+        true
+    }
+
+    /// Whether the noise topic's window is due (advances its next time).
+    fn noise_due(&mut self, now: OffsetDateTime) -> bool {
+        let Some(ep) = self.epochs.as_mut() else {
+            return false;
+        };
+        let due = now >= ep.next_noise;
+        if due {
+            ep.next_noise = now + Epochs::secs(ep.epoch_secs);
+        }
+        due
     }
 }
 
@@ -200,13 +226,16 @@ fn not_found(message: &str) -> Reply {
 
 /// `GET /emissions/{v}/epochs/{topic_id}[/{nonce}]`; `rest` is what follows the topic.
 pub fn route(chain: &Chain, topic: &str, rest: &[&str]) -> Reply {
-    let Some(ep) = chain.epochs.as_ref() else {
+    if !chain.seconds_mode {
         return not_found("Not Found");
-    };
-    if topic.parse::<u64>().ok() != Some(chain.topic_id) {
-        return not_found(&format!("topic {topic} not found"));
     }
-    let id = chain.topic_id;
+    let Some((id, ep)) = topic
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| Some((id, chain.topic(id)?.epochs.as_ref()?)))
+    else {
+        return not_found(&format!("topic {topic} not found"));
+    };
     match rest {
         [] => {
             let list: Vec<Value> = ep.list.values().map(|e| epoch_json(id, ep, e)).collect();
@@ -244,9 +273,9 @@ mod tests {
         for s in 1..10 {
             c.next_block(at(s));
         }
-        assert!(c.windows.is_empty(), "nothing opens before 10 s");
+        assert!(c.primary().windows.is_empty(), "nothing opens before 10 s");
         let h = c.next_block(at(10));
-        assert_eq!(c.window_status(), (true, h, h + 4, h + 10));
+        assert_eq!(c.window_status(c.primary()), (true, h, h + 4, h + 10));
         let opened = c.block(h).unwrap().events.clone();
         let ev = opened.iter().find(|e| e.kind.ends_with("Opened")).unwrap();
         assert_eq!(
@@ -254,16 +283,16 @@ mod tests {
             Some(format!("\"{}\"", h + 4).as_str())
         );
         c.next_block(at(13));
-        assert!(c.windows.contains_key(&h), "still open at 13 s");
+        assert!(c.primary().windows.contains_key(&h), "still open at 13 s");
         let closed = c.next_block(at(14));
-        assert!(!c.windows.contains_key(&h));
+        assert!(!c.primary().windows.contains_key(&h));
         assert!(c
             .block(closed)
             .unwrap()
             .events
             .iter()
             .any(|e| e.kind.ends_with("Closed")));
-        let ep = c.epochs.as_ref().unwrap();
+        let ep = c.primary().epochs.as_ref().unwrap();
         let j = epoch_json(67, ep, &ep.list[&h]);
         assert_eq!(j["nonce"], (NONCE_V1).to_string());
         assert_eq!(j["state"], "WAITING_GROUND_TRUTH");

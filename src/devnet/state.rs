@@ -3,7 +3,8 @@
 //! start, so a devnet restarted on the same file is the same chain: height
 //! and the last block headers, accounts (number, sequence, balance, pubkey),
 //! registrations, whitelist, gas price, open windows, submissions, latest
-//! inferences, included txs and the `/devnet/txs` records. Like a restarted
+//! inferences, included txs and the `/devnet/txs` records. The primary
+//! topic's state sits at the top level, further topics' under `topics`. Like a restarted
 //! CometBFT node it forgets its mempool and its tx cache; block events and
 //! the `/devnet/stats` counters start afresh.
 
@@ -17,6 +18,7 @@ use time::OffsetDateTime;
 use base64::Engine;
 
 use super::chain::{Account, Chain, Event, Inference, TxRecord};
+use super::topics::Topic;
 use super::txlog::TxLog;
 use super::{verifier, Shared};
 use crate::error::{Error, Result};
@@ -68,29 +70,46 @@ pub fn snapshot(chain: &Chain) -> Value {
         .iter()
         .map(|(k, a)| (k.clone(), account_json(a)))
         .collect();
-    let latest: Map<String, Value> = chain
-        .latest
-        .iter()
-        .map(|(k, i)| (k.clone(), json!({"nonce": i.nonce, "value": i.value})))
-        .collect();
     let mut txs: Vec<&TxRecord> = chain.txs.values().collect();
     txs.sort_by(|a, b| (a.height, &a.hash).cmp(&(b.height, &b.hash)));
-    json!({
+    let others: Map<String, Value> = chain
+        .topics
+        .iter()
+        .filter(|(id, _)| **id != chain.topic_id)
+        .map(|(id, t)| (id.to_string(), topic_json(t)))
+        .collect();
+    let mut v = json!({
         "version": 1,
         "chain_id": chain.chain_id,
         "emissions": chain.emissions.name(),
         "gas_price": chain.gas_price,
-        "whitelist": chain.whitelist,
         "next_account_number": chain.next_account_number,
         "blocks": blocks,
         "accounts": accounts,
-        "registered": chain.registered,
-        "windows": chain.windows.iter().map(|(n, e)| (n.to_string(), json!(e))).collect::<Map<_, _>>(),
-        "current_window": chain.current_window,
-        "submissions": chain.submissions.iter().map(|(n, w)| (n.to_string(), json!(w))).collect::<Map<_, _>>(),
-        "latest": latest,
+        "topics": others,
         "txs": txs.iter().map(|t| tx_json(t)).collect::<Vec<_>>(),
         "txlog": chain.txlog.to_json(),
+    });
+    if let (Some(v), Value::Object(primary)) = (v.as_object_mut(), topic_json(chain.primary())) {
+        v.extend(primary);
+    }
+    v
+}
+
+/// One topic's registrations, whitelist, windows, submissions and latest inferences.
+fn topic_json(t: &Topic) -> Value {
+    let latest: Map<String, Value> = t
+        .latest
+        .iter()
+        .map(|(k, i)| (k.clone(), json!({"nonce": i.nonce, "value": i.value})))
+        .collect();
+    json!({
+        "whitelist": t.whitelist,
+        "registered": t.registered,
+        "windows": t.windows.iter().map(|(n, e)| (n.to_string(), json!(e))).collect::<Map<_, _>>(),
+        "current_window": t.current_window,
+        "submissions": t.submissions.iter().map(|(n, w)| (n.to_string(), json!(w))).collect::<Map<_, _>>(),
+        "latest": latest,
     })
 }
 
@@ -174,8 +193,6 @@ pub fn restore(chain: &mut Chain, v: &Value) -> Result<()> {
     chain.gas_price = field(v, "gas_price")?
         .as_f64()
         .ok_or_else(|| Error::Decode("devnet state: gas_price is not a number".into()))?;
-    chain.whitelist = serde_json::from_value(field(v, "whitelist")?.clone())
-        .map_err(|e| Error::Decode(format!("devnet state: whitelist: {e}")))?;
     chain.next_account_number = u64_of(v, "next_account_number")?;
     restore_blocks(chain, list(v, "blocks")?)?;
     chain.accounts.clear();
@@ -202,11 +219,16 @@ pub fn restore(chain: &mut Chain, v: &Value) -> Result<()> {
         };
         chain.accounts.insert(addr.clone(), acct);
     }
-    chain.registered = list(v, "registered")?
-        .iter()
-        .filter_map(|a| a.as_str().map(str::to_string))
-        .collect();
-    restore_windows(chain, v)?;
+    let primary = chain.topic_id;
+    restore_topic(chain.topics.entry(primary).or_default(), v)?;
+    for (id, t) in v
+        .get("topics")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        restore_topic(chain.topics.entry(number_key(id)?).or_default(), t)?;
+    }
     chain.txs.clear();
     for t in list(v, "txs")? {
         let record = tx_record(t)?;
@@ -266,14 +288,21 @@ fn restore_blocks(chain: &mut Chain, blocks: &[Value]) -> Result<()> {
     Ok(())
 }
 
-fn restore_windows(chain: &mut Chain, v: &Value) -> Result<()> {
-    chain.windows = entries(v, "windows")?
+/// One topic's state from `v` (the top level for the primary topic).
+fn restore_topic(topic: &mut Topic, v: &Value) -> Result<()> {
+    topic.whitelist = serde_json::from_value(field(v, "whitelist")?.clone())
+        .map_err(|e| Error::Decode(format!("devnet state: whitelist: {e}")))?;
+    topic.registered = list(v, "registered")?
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    topic.windows = entries(v, "windows")?
         .into_iter()
         .map(|(n, e)| Ok((number_key(n)?, e.as_u64().unwrap_or(0))))
         .collect::<Result<_>>()?;
-    chain.current_window = serde_json::from_value(field(v, "current_window")?.clone())
+    topic.current_window = serde_json::from_value(field(v, "current_window")?.clone())
         .map_err(|e| Error::Decode(format!("devnet state: current_window: {e}")))?;
-    chain.submissions = entries(v, "submissions")?
+    topic.submissions = entries(v, "submissions")?
         .into_iter()
         .map(|(n, w)| {
             let workers: BTreeMap<String, u64> = serde_json::from_value(w.clone())
@@ -281,7 +310,7 @@ fn restore_windows(chain: &mut Chain, v: &Value) -> Result<()> {
             Ok((number_key(n)?, workers))
         })
         .collect::<Result<_>>()?;
-    chain.latest = entries(v, "latest")?
+    topic.latest = entries(v, "latest")?
         .into_iter()
         .map(|(w, i)| {
             let value = str_of(i, "value")?.to_string();

@@ -150,10 +150,10 @@ fn new_entry(hash: &str, bytes: &[u8], tx: Option<&VerifiedTx>) -> TxEntry {
     e.sender = tx.signer.clone();
     if let Some(m) = tx.messages.first() {
         e.sender = m.sender().to_string();
+        e.topic = Some(m.topic_id());
         match m {
             Msg::Insert { .. } => {
                 e.kind = Kind::Insert;
-                e.topic = Some(m.topic_id());
                 e.nonce = Some(m.nonce());
             }
             Msg::Register { .. } => e.kind = Kind::Register,

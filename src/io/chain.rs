@@ -23,6 +23,7 @@ use crate::logic::chain_json::{
 };
 use crate::logic::emissions::Emissions;
 use crate::logic::submit::{self, Budget};
+use crate::logic::topic_fit::SchedulerMode;
 use crate::logic::tx::Payload;
 
 /// The testnet faucet, named when an account is unfunded.
@@ -226,6 +227,22 @@ impl Client {
     /// The configured topic.
     pub fn topic(&mut self) -> Result<Topic> {
         cj::topic(&self.emissions_get(&format!("/topics/{}", self.topic_id))?)
+    }
+
+    /// The chain's scheduler mode: seconds when `GET …/epochs/{topic}`
+    /// answers 200 with an epochs list (§12 C12), blocks when the route is unknown (404, 501).
+    /// Read without `note_upgrade`: in block mode the route's 404 "Not
+    /// Found" is normal, not the smell of an upgrade.
+    pub fn scheduler_mode(&mut self) -> Result<SchedulerMode> {
+        let prefix = self.emissions()?.rest_prefix();
+        let path = format!("{prefix}/epochs/{}", self.topic_id);
+        let reply = self.http.get(Kind::Lcd, &path)?;
+        match reply.status {
+            // A proxy's HTML page is not the route.
+            200..=299 => cj::epochs(&reply.body).map(|_| SchedulerMode::Seconds),
+            404 | 501 => Ok(SchedulerMode::Blocks),
+            _ => Err(status_error(&path, &reply)),
+        }
     }
 
     /// Whether the topic is active.

@@ -25,6 +25,9 @@ pub struct Topic {
     pub worker_submission_window: u64,
     /// e.g. `TOPIC_OUTPUT_ARITY_SINGLE`; empty on v9 chains.
     pub output_arity: String,
+    pub allow_negative: bool,
+    /// `label_whitelist` (v10; empty: any label, single-arity ones `y`).
+    pub labels: Vec<String>,
 }
 
 /// `GET /emissions/vN/worker_submission_window_status/{topic}?address=…`.
@@ -219,6 +222,15 @@ pub fn flag(body: &str, key: &str) -> Result<bool> {
     }
 }
 
+/// `GET …/epochs/{topic}` (seconds mode only): how many epochs it lists.
+pub fn epochs(body: &str) -> Result<usize> {
+    let v = parse(body)?;
+    if !v.is_object() {
+        return Err(Error::Decode("expected an object with epochs".into()));
+    }
+    Ok(array_of(&v, "epochs")?.len())
+}
+
 /// `GET …/topics/{id}`.
 pub fn topic(body: &str) -> Result<Topic> {
     let v = parse(body)?;
@@ -232,6 +244,15 @@ pub fn topic(body: &str) -> Result<Topic> {
         ground_truth_lag: u64_of(t, "ground_truth_lag")?,
         worker_submission_window: u64_of(t, "worker_submission_window")?,
         output_arity: str_of(t, "output_arity")?,
+        allow_negative: bool_of(t, "allow_negative")?,
+        labels: array_of(t, "label_whitelist")?
+            .iter()
+            .map(|l| {
+                l.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("label_whitelist", l))
+            })
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -497,6 +518,13 @@ mod tests {
             (120960, "czar")
         );
         assert_eq!(t.output_arity, "TOPIC_OUTPUT_ARITY_SINGLE");
+        assert!(t.allow_negative && t.labels.is_empty());
+        check(
+            epochs(r#"{"epochs": [{"nonce": "72057594037927936"}]}"#),
+            Ok(1),
+        );
+        check(epochs("<html>"), Err("not JSON"));
+        check(epochs(r#"{"epochs": 3}"#), Err("field epochs"));
         check(nonces(&sample("nonces")), Ok(vec![6673195, 6672475]));
         let w = window_status(&sample("window_status")).unwrap();
         assert!(w.is_open && w.is_registered && w.is_whitelisted && w.is_topic_active);

@@ -31,6 +31,7 @@ pub mod scoring;
 pub mod secret;
 pub mod submit;
 pub mod synthetic;
+pub mod topic_fit;
 pub mod tx;
 pub mod tx_decode;
 pub mod unit_file;

@@ -28,6 +28,7 @@ mod keepalive; // websocket pings, the read wait, 5 subscriptions per client, co
 mod lifecycle; // halt:SECS, a restart on --state FILE, upgrade-v10-at:H
 mod scheduler; // --scheduler seconds: windows by block time, the epochs route, 404 in block mode
 mod strict; // the chain's strictness: tx dump, simulate 500, tx cache, lost replies, fees, gas
+mod topics; // --topics: several served topics in block and seconds mode, per-topic stats and tx topics
 mod vectors; // the shared vector transactions through CheckTx and DeliverTx
 
 const DEADLINE: Duration = Duration::from_secs(10);

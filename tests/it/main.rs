@@ -20,5 +20,6 @@ mod soak; // 1 000 fast windows of the real binary under random faults: one subm
 mod support; // shared helpers: the built binary, temp dirs, vector files
 mod systemd; // a fake NOTIFY_SOCKET: READY=1 while waiting for --start-at, watchdog pings while serving
 mod tidy; // module docs, pure src/logic, README names every file and key
+mod topic_params; // topic parameters from the chain: check names the scheduler mode, warns on horizon/loss/labels, an arity the worker cannot encode is refused
 mod tx; // golden transactions, the verifier's rejections, the sign binary
 mod wallet; // golden wallet vectors, the wallet subcommand

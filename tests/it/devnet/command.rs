@@ -165,6 +165,37 @@ impl Drop for Child {
     }
 }
 
+/// `devnet --topics 70,71 --ground-truth-lag 42`: both topics served with
+/// that lag, 67 no longer; windows are counted per topic.
+#[test]
+fn topics_and_ground_truth_lag_flags() {
+    let (_child, lines) = start(&[
+        "--block-ms",
+        "50",
+        "--epoch-blocks",
+        "2",
+        "--topics",
+        "70,71",
+        "--ground-truth-lag",
+        "42",
+    ]);
+    let base = setting(&lines, "ALLORA_LCD_URLS");
+    for t in ["70", "71"] {
+        let topic = ok(&base, &format!("/emissions/v10/topics/{t}"))["topic"].clone();
+        assert_eq!(
+            (&topic["id"], &topic["ground_truth_lag"]),
+            (&json!(t), &json!("42"))
+        );
+    }
+    assert_eq!(get(&base, "/emissions/v10/topics/67").0, 404);
+    let by_topic = wait_for("a window in each topic", || {
+        let s = ok(&base, "/devnet/stats");
+        let by = s["windows_opened_by_topic"].clone();
+        (by["70"].as_u64() >= Some(1) && by["71"].as_u64() >= Some(1)).then_some(by)
+    });
+    assert_eq!(by_topic.as_object().map(|o| o.len()), Some(2), "{by_topic}");
+}
+
 #[test]
 fn bad_devnet_flags_exit_2_naming_them() {
     let dir = support::temp_dir("devnet-flags");
@@ -174,6 +205,7 @@ fn bad_devnet_flags_exit_2_naming_them() {
             "--scheduler \"minutes\"",
         ),
         (&["devnet", "--fault", "halt:x"][..], "\"halt:x\""),
+        (&["devnet", "--topics", "67,,70"][..], "--topics \"67,,70\""),
         (
             &["devnet", "--ws-read-wait-ms", "soon"][..],
             "--ws-read-wait-ms",
