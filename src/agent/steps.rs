@@ -10,7 +10,6 @@ use super::Agent;
 use crate::error::Error;
 use crate::io::ws::{WsClient, WsEvent};
 use crate::io::{atomic, clock, logging, signals};
-use crate::logic::counters::Miss;
 use crate::logic::event::Kind;
 use crate::logic::schedule::Window;
 
@@ -344,11 +343,12 @@ impl Agent<'_> {
         self.counters.loop_lag_ms = self.now_ms().saturating_sub(intended);
     }
 
-    /// Counts windows that ended unserved as missed, with their reason.
+    /// Steps the machines of windows past their end (each finishes: served
+    /// if a tx of ours landed, else missed with its reason).
     pub(super) fn expire_windows(&mut self) {
-        for nonce in crate::logic::schedule::expired(&self.state, self.ledger.state()) {
-            let why = self.miss_reason.remove(&nonce).unwrap_or(Miss::Late);
-            self.finish_missed(nonce, why, "the window closed before a submission landed");
+        let now = self.now_ms();
+        for nonce in crate::logic::schedule::expired(&self.state, self.ledger.state(), now) {
+            self.advance(nonce);
         }
     }
 }

@@ -4,9 +4,11 @@
 
 use std::ffi::OsString;
 
+use crate::agent::submit_blocking;
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
-use crate::io::chain::{Client, Outcome, SubmitState, TxKind};
+use crate::io::chain::{Client, TxKind};
+use crate::logic::submission::Outcome;
 
 pub const COMMAND: Command = Command {
     name: "register",
@@ -42,11 +44,9 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
             "register: re-run with --yes to pay the registration fee".into(),
         ));
     }
-    let outcome = client.submit(wallet, TxKind::Register, 0, &mut SubmitState::default())?;
+    let outcome = submit_blocking(&mut client, wallet, TxKind::Register, None)?;
     match outcome {
-        Outcome::Included {
-            tx_hash, height, ..
-        } => {
+        Outcome::Included { tx_hash, height } | Outcome::NotAdmitted { tx_hash, height } => {
             if !client.is_registered(&addr)? {
                 return Err(Error::Chain {
                     codespace: "emissions".into(),

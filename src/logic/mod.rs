@@ -21,6 +21,7 @@ pub mod proto;
 pub mod rotation;
 pub mod schedule;
 pub mod secret;
+pub mod submission;
 pub mod submit;
 pub mod synthetic;
 pub mod tx;

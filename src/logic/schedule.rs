@@ -105,7 +105,7 @@ pub fn next(s: &State, ledger: &Ledger, now: u64, t: &Timers) -> Action {
     }
     if let Some(nonce) = servable(s, ledger, now).first() {
         return match ledger.next(*nonce) {
-            Next::Reconcile { .. } => Action::Reconcile(*nonce),
+            Next::Reconcile => Action::Reconcile(*nonce),
             _ => Action::Submit(*nonce),
         };
     }
@@ -150,7 +150,7 @@ pub fn servable(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
             now >= w.retry_at_ms
                 && !is_past(w, s.latest_height)
                 && next != Next::Finished
-                && (!paused || matches!(next, Next::Reconcile { .. }))
+                && (!paused || next == Next::Reconcile)
         })
         .map(|(n, _)| *n)
         .take(MAX_NONCES_PER_CYCLE)
@@ -162,11 +162,16 @@ pub fn is_past(w: &Window, height: u64) -> bool {
     w.end_block.is_some_and(|end| height > end)
 }
 
-/// Open windows that ended without being finished: each is a missed window.
-pub fn expired(s: &State, ledger: &Ledger) -> Vec<i64> {
+/// Open windows past their end block, not finished, whose next step is due:
+/// their submission machine decides whether a tx of ours landed.
+pub fn expired(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
     s.open
         .iter()
-        .filter(|(n, w)| is_past(w, s.latest_height) && ledger.next(**n) != Next::Finished)
+        .filter(|(n, w)| {
+            is_past(w, s.latest_height)
+                && ledger.next(**n) != Next::Finished
+                && now >= w.retry_at_ms
+        })
         .map(|(n, _)| *n)
         .collect()
 }
@@ -190,7 +195,7 @@ fn wake_time(s: &State, now: u64, t: &Timers) -> u64 {
     .into_iter()
     .min()
     .unwrap_or(now + t.poll_ms);
-    for w in s.open.values().filter(|w| !is_past(w, s.latest_height)) {
+    for w in s.open.values() {
         if w.retry_at_ms > now {
             at = at.min(w.retry_at_ms);
         }
@@ -276,7 +281,7 @@ mod tests {
             stage: Stage::Done { reason: "x".into() },
         });
         assert_eq!(servable(&s, &l, 0), vec![60]);
-        assert_eq!(expired(&s, &l), vec![50]);
+        assert_eq!(expired(&s, &l, 0), vec![50]);
         l.apply(Record {
             nonce: 60,
             at: 0,
@@ -284,6 +289,7 @@ mod tests {
                 tx_hash: "H".into(),
                 sequence: 1,
                 tx_b64: "A".into(),
+                timeout_height: 200,
             },
         });
         check(&s, &l, 2_000, Action::Reconcile(60));
