@@ -6,6 +6,7 @@
 //! exactly one verified submission.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lexopt::ValueExt;
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::devnet::{self, Devnet, DevnetConfig};
 use crate::error::{Error, Result};
 use crate::io::chain::{Client, TxKind};
+use crate::io::http::Http;
 use crate::io::signals;
 use crate::logic::submission::Outcome;
 use crate::logic::wallet::Wallet;
@@ -26,10 +28,11 @@ pub const COMMAND: Command = Command {
     name: "demo",
     summary: "run the worker against a local devnet for N windows and print a summary (offline)",
     needs_wallet: false,
-    usage: "Usage: allora-worker demo [--windows N] [--block-ms N] [--json]\n\n\
-            Flags:\n  --windows N    windows to serve (default 5)\n  \
-            --block-ms N   devnet block interval in ms (default 200)\n  \
-            --json         print the summary as one JSON object\n",
+    usage: "Usage: allora-worker demo [--windows N] [--block-ms N] [--json] [--txs-dump FILE]\n\n\
+            Flags:\n  --windows N       windows to serve (default 5)\n  \
+            --block-ms N      devnet block interval in ms (default 200)\n  \
+            --json            print the summary as one JSON object\n  \
+            --txs-dump FILE   write the devnet's GET /devnet/txs (every tx it saw) to FILE\n",
     run,
 };
 
@@ -37,6 +40,7 @@ struct Args {
     windows: u64,
     block_ms: u64,
     json: bool,
+    txs_dump: Option<PathBuf>,
 }
 
 fn parse(args: Vec<OsString>) -> Result<Args> {
@@ -44,6 +48,7 @@ fn parse(args: Vec<OsString>) -> Result<Args> {
         windows: 5,
         block_ms: 200,
         json: false,
+        txs_dump: None,
     };
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next()? {
@@ -51,6 +56,7 @@ fn parse(args: Vec<OsString>) -> Result<Args> {
             lexopt::Arg::Long("windows") => a.windows = p.value()?.parse()?,
             lexopt::Arg::Long("block-ms") => a.block_ms = p.value()?.parse()?,
             lexopt::Arg::Long("json") => a.json = true,
+            lexopt::Arg::Long("txs-dump") => a.txs_dump = Some(p.value()?.into()),
             other => return Err(unexpected(other, "demo")),
         }
     }
@@ -82,6 +88,9 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     };
     let summary = agent::run(&config, &wallet, opts)?;
     let report = report(&summary, &net.stats(), wallet.address(), a.windows);
+    if let Some(path) = &a.txs_dump {
+        dump_txs(&config, &net, path)?;
+    }
     net.shutdown();
     if a.json {
         println!("{report}");
@@ -89,6 +98,22 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         print!("{}", table(&report));
     }
     Ok(if report["ok"] == true { 0 } else { 1 })
+}
+
+/// Writes the devnet's `GET /devnet/txs` answer to `path` (for the CI judge).
+fn dump_txs(config: &Config, net: &Devnet, path: &Path) -> Result<()> {
+    let reply = Http::new(config).once(&net.base_url(), "/devnet/txs", None)?;
+    if !reply.ok() {
+        return Err(Error::Http {
+            endpoint: net.base_url(),
+            path: "/devnet/txs".into(),
+            problem: format!("HTTP {}", reply.status),
+        });
+    }
+    std::fs::write(path, reply.body)
+        .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+    log::info!("demo: devnet txs written to {}", path.display());
+    Ok(())
 }
 
 /// The user's configuration pointed at the devnet, with a private data dir.

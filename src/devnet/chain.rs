@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::mempool::Pending;
+use super::txcache::TxCache;
+use super::txlog::TxLog;
 use super::DevnetConfig;
 use crate::logic::emissions::Emissions;
 use crate::logic::hex;
@@ -83,6 +85,8 @@ pub struct Block {
     pub hash: String,
     pub events: Vec<Event>,
     pub num_txs: usize,
+    /// The included txs' bytes (dropped with the events of old blocks).
+    pub txs: Vec<Vec<u8>>,
 }
 
 /// An account: number, sequences (committed and CheckTx state) and balance.
@@ -109,6 +113,10 @@ pub struct TxRecord {
     pub time: OffsetDateTime,
     pub memo: String,
     pub timeout_height: u64,
+    /// The TxRaw bytes.
+    pub bytes: Vec<u8>,
+    /// The first height at which tx-by-hash finds it (`index-lag`).
+    pub indexed_at: u64,
 }
 
 /// The latest admitted inference of a worker.
@@ -130,11 +138,20 @@ pub struct Stats {
     pub rejected: BTreeMap<String, u64>,
     pub txs_broadcast: u64,
     pub txs_included: u64,
+    /// Fault name (as `--fault` spells it) → times the fault acted.
+    pub faults_fired: BTreeMap<String, u64>,
+    /// Nonce → sender → insert txs included in a block, failed ones included.
+    pub included_by_nonce: BTreeMap<i64, BTreeMap<String, u64>>,
 }
 
 impl Stats {
     pub fn reject(&mut self, reason: &str) {
         *self.rejected.entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Counts one action of the fault `name` (its `--fault` spelling).
+    pub fn fired(&mut self, name: &str) {
+        *self.faults_fired.entry(name.to_string()).or_default() += 1;
     }
 }
 
@@ -146,6 +163,20 @@ pub struct ChainFaults {
     pub hold_blocks: u64,
     pub skip_next_window: bool,
     pub wrong_chain_id: bool,
+    /// Answers that reported the wrong chain id (counted through `&self`).
+    pub wrong_chain_id_reports: std::cell::Cell<u64>,
+    /// The next N broadcasts accepted by CheckTx lose their reply.
+    pub broadcast_lost: u64,
+    /// Txs included from now on are found by hash this many blocks late.
+    pub index_lag: u64,
+    /// Raise the base gas price by this percentage at the next block.
+    pub fee_rise_pct: u64,
+    /// The next N deliveries use more gas than their limit.
+    pub gas_spike: u64,
+    /// Every tx uses this much more gas (simulate and delivery alike).
+    pub extra_gas: u64,
+    /// The next N successful payloads are not admitted (no event, no inference).
+    pub not_admitted: u64,
 }
 
 /// The whole simulated chain.
@@ -157,6 +188,8 @@ pub struct Chain {
     pub epoch_blocks: u64,
     pub window_blocks: u64,
     pub min_gas_price: f64,
+    /// The feemarket's current base gas price (starts at `min_gas_price`).
+    pub gas_price: f64,
     pub registration_fee: u128,
     pub data_sending_fee: u128,
     pub blocks: Vec<Block>,
@@ -169,8 +202,17 @@ pub struct Chain {
     pub latest: BTreeMap<String, Inference>,
     pub mempool: Vec<Pending>,
     pub txs: HashMap<String, TxRecord>,
+    /// Every broadcast tx, for `/devnet/txs`.
+    pub txlog: TxLog,
+    pub tx_cache: TxCache,
+    /// `Host` values of listeners that never index txs (`no-index`).
+    pub no_index: BTreeSet<String>,
+    /// `--whitelist`: only these workers may submit; None = no whitelist.
+    pub whitelist: Option<BTreeSet<String>>,
     pub stats: Stats,
     pub faults: ChainFaults,
+    /// The seconds scheduler's epochs (`--scheduler seconds`); None in block mode.
+    pub epochs: Option<super::scheduler::Epochs>,
     pub next_account_number: u64,
 }
 
@@ -184,6 +226,7 @@ impl Chain {
             epoch_blocks: cfg.epoch_blocks.max(1),
             window_blocks: cfg.window_blocks,
             min_gas_price: cfg.min_gas_price,
+            gas_price: cfg.min_gas_price,
             registration_fee: cfg.registration_fee,
             data_sending_fee: cfg.data_sending_fee,
             blocks: Vec::new(),
@@ -195,8 +238,13 @@ impl Chain {
             latest: BTreeMap::new(),
             mempool: Vec::new(),
             txs: HashMap::new(),
+            txlog: TxLog::default(),
+            tx_cache: TxCache::new(cfg.tx_cache),
+            no_index: BTreeSet::new(),
+            whitelist: cfg.whitelist.then(BTreeSet::new),
             stats: Stats::default(),
             faults: ChainFaults::default(),
+            epochs: super::scheduler::Epochs::new(cfg.scheduler, now),
             next_account_number: 1,
         };
         for (address, balance) in &cfg.genesis {
@@ -215,6 +263,10 @@ impl Chain {
             .map(|a| a.number + 1)
             .max()
             .unwrap_or(1);
+        if let Some(e) = &chain.epochs {
+            // Topic timing is in seconds in this mode.
+            (chain.epoch_blocks, chain.window_blocks) = (e.epoch_secs, e.window_secs);
+        }
         chain.produce_block(cfg.start_height + 1, now);
         chain
     }
@@ -252,6 +304,8 @@ impl Chain {
     /// The chain id as reported to clients (wrong under the fault).
     pub fn reported_chain_id(&self) -> String {
         if self.faults.wrong_chain_id {
+            let f = &self.faults.wrong_chain_id_reports;
+            f.set(f.get() + 1);
             format!("{}-wrong", self.chain_id)
         } else {
             self.chain_id.clone()
@@ -267,9 +321,19 @@ impl Chain {
     }
 
     fn produce_block(&mut self, height: u64, now: OffsetDateTime) {
-        let num_txs = self.deliver_due(height, now);
+        let rise = std::mem::take(&mut self.faults.fee_rise_pct);
+        if rise > 0 {
+            self.gas_price *= 1.0 + rise as f64 / 100.0;
+            self.stats.fired("fee-rise");
+        }
+        let txs = self.deliver_due(height, now);
+        let num_txs = txs.len();
         let mut events = begin_block_events(height);
-        events.extend(self.end_block(height));
+        if self.epochs.is_some() {
+            events.extend(self.end_block_seconds(height, now));
+        } else {
+            events.extend(self.end_block(height));
+        }
         let hash = hex::encode_upper(&sha256(format!("{}/{height}", self.chain_id).as_bytes()));
         self.blocks.push(Block {
             height,
@@ -277,21 +341,25 @@ impl Chain {
             hash,
             events,
             num_txs,
+            txs,
         });
         let n = self.blocks.len();
         if n > KEEP_EVENTS {
             self.blocks[n - KEEP_EVENTS - 1].events = Vec::new();
+            self.blocks[n - KEEP_EVENTS - 1].txs = Vec::new();
         }
     }
 
-    /// Closes windows that ended and opens a new one every `epoch_blocks`.
+    /// Closes the windows ending at this block (a nonce is unfulfilled
+    /// through the EndBlock of `nonce + W`, C6) and opens a new one every
+    /// `epoch_blocks`.
     fn end_block(&mut self, height: u64) -> Vec<Event> {
         let mut events = Vec::new();
         let p = self.emissions.package();
         let ended: Vec<u64> = self
             .windows
             .iter()
-            .filter(|(_, end)| **end < height)
+            .filter(|(_, end)| **end <= height)
             .map(|(n, _)| *n)
             .collect();
         for nonce in ended {
@@ -308,6 +376,7 @@ impl Chain {
         if height.is_multiple_of(self.epoch_blocks) {
             if self.faults.skip_next_window {
                 self.faults.skip_next_window = false;
+                self.stats.fired("skip-window");
             } else {
                 let end = height + self.window_blocks;
                 self.windows.insert(height, end);
@@ -329,6 +398,9 @@ impl Chain {
 
     /// The window status answer for the topic at the current height.
     pub fn window_status(&self) -> (bool, u64, u64, u64) {
+        if let Some(status) = self.window_status_seconds() {
+            return status;
+        }
         let h = self.height();
         let (nonce, end) = self.current_window.unwrap_or((0, 0));
         let open = nonce > 0 && nonce <= h && h <= end && self.windows.contains_key(&nonce);
@@ -338,12 +410,13 @@ impl Chain {
 
     /// The `/devnet/stats` document.
     pub fn stats_json(&self) -> Value {
-        let by_nonce: serde_json::Map<String, Value> = self
-            .stats
-            .accepted_by_nonce
-            .iter()
-            .map(|(n, workers)| (n.to_string(), json!(workers)))
-            .collect();
+        let by_nonce = keyed_by_nonce(&self.stats.accepted_by_nonce);
+        let included = keyed_by_nonce(&self.stats.included_by_nonce);
+        let mut fired = self.stats.faults_fired.clone();
+        let wrong_ids = self.faults.wrong_chain_id_reports.get();
+        if wrong_ids > 0 {
+            fired.insert("wrong-chain-id".into(), wrong_ids);
+        }
         json!({
             "windows_opened": self.stats.windows_opened,
             "accepted": self.stats.accepted,
@@ -356,11 +429,23 @@ impl Chain {
             "txs_included": self.stats.txs_included,
             "mempool": self.mempool.len(),
             "open_nonces": self.windows.keys().rev().collect::<Vec<_>>(),
+            "faults_fired": fired,
+            "included_by_nonce": included,
+            "gas_price": self.gas_price,
         })
     }
 }
 
-fn window_opened(package: &str, topic: u64, nonce: u64, end: u64) -> Event {
+/// A nonce → address → count map as JSON, nonces as string keys.
+fn keyed_by_nonce<N: ToString>(map: &BTreeMap<N, BTreeMap<String, u64>>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(n, counts)| (n.to_string(), json!(counts)))
+            .collect(),
+    )
+}
+
+pub(super) fn window_opened(package: &str, topic: u64, nonce: u64, end: u64) -> Event {
     Event::typed(
         &format!("{package}.EventWorkerSubmissionWindowOpened"),
         &[

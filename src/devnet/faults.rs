@@ -2,7 +2,7 @@
 //! for, and the per-listener HTTP fault counters that decide how the next
 //! request is answered. Chain-level faults (sequence, fee, mempool hold,
 //! skipped window, wrong chain id) are applied by `chain.rs`; websocket
-//! faults by `ws.rs`. This file decides nothing about the chain itself.
+//! faults by `ws.rs`; halts and upgrades by the block producer (`mod.rs`). This file decides nothing about the chain itself.
 
 /// A fault to inject. HTTP faults count down per listener; the others act
 /// once (or, for `WrongChainId`, until switched off).
@@ -32,12 +32,42 @@ pub enum Fault {
     SkipNextWindow,
     /// Report a different chain id in node_info, /status and block headers.
     WrongChainId(bool),
+    // Part B (edges) faults: HTTP replies lost after processing.
+    /// The next N HTTP requests are processed in full, then the connection
+    /// closes without a response (the reply was lost on the way back).
+    ReplyLost(u32),
+    /// No blocks for this many seconds; RPC and LCD keep answering with the
+    /// old height.
+    Halt(u64),
+    /// A v9 chain switches to emissions v10 at this height (the upgrade
+    /// plan is announced until then).
+    UpgradeV10At(u64),
+    // Chain faults that accept first and fail after (issue 12, part A).
+    /// The next N broadcasts CheckTx accepts lose their reply (dropped
+    /// connection, then 503, then 504, in turn); the txs are included.
+    BroadcastLost(u64),
+    /// Txs included from now on are found by hash only K blocks after inclusion (0 = off).
+    IndexLag(u64),
+    /// The listener it is injected on (`inject_on`) never finds a tx by hash.
+    NoIndex,
+    /// The base gas price rises by PCT percent at the next block; DeliverTx re-checks fees.
+    FeeRise(u64),
+    /// The next N deliveries use more gas than their limit: sdk/11, fee charged.
+    GasSpike(u64),
+    /// Every tx uses this much more gas, in simulate and delivery alike.
+    GasExtra(u64),
+    /// The next N successful payloads are not admitted: code 0, no event.
+    NotAdmitted(u64),
+    /// Adds a worker to the topic's whitelist (`--whitelist`).
+    Whitelist(String),
 }
 
 impl Fault {
     /// Parses a `--fault` flag value: `http500:N`, `html:N`, `empty:N`,
     /// `hang:N`, `drop-ws`, `silent-ws`, `sequence-mismatch`,
-    /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`.
+    /// `insufficient-fee`, `hold:K`, `skip-window`, `wrong-chain-id`,
+    /// `reply-lost:N`, `halt:SECS`, `upgrade-v10-at:H`, `broadcast-lost:N`, `index-lag:K`, `no-index`, `fee-rise:PCT`,
+    /// `gas-spike:N`, `gas-extra:GAS`, `not-admitted:N`, `whitelist:ADDR`.
     pub fn parse(spec: &str) -> Result<Fault, String> {
         let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
         let n = || -> Result<u64, String> {
@@ -65,8 +95,58 @@ impl Fault {
             "hold" => Fault::HoldInMempool(n()?),
             "skip-window" => Fault::SkipNextWindow,
             "wrong-chain-id" => Fault::WrongChainId(true),
+            "reply-lost" => Fault::ReplyLost(count()?),
+            "halt" => Fault::Halt(n()?),
+            "upgrade-v10-at" if !arg.is_empty() => Fault::UpgradeV10At(n()?),
+            "upgrade-v10-at" => {
+                return Err(format!("fault {spec:?}: needs a height (upgrade-v10-at:H)"))
+            }
+            "broadcast-lost" => Fault::BroadcastLost(n()?),
+            "index-lag" => Fault::IndexLag(n()?),
+            "no-index" => Fault::NoIndex,
+            "fee-rise" => Fault::FeeRise(n()?),
+            "gas-spike" => Fault::GasSpike(n()?),
+            "gas-extra" => Fault::GasExtra(n()?),
+            "not-admitted" => Fault::NotAdmitted(n()?),
+            "whitelist" if !arg.is_empty() => Fault::Whitelist(arg.to_string()),
             _ => return Err(format!("unknown fault {spec:?}")),
         })
+    }
+}
+
+impl Fault {
+    /// The SPEC `parse` reads back into this fault (`/devnet/fault` lists these).
+    pub fn spec(&self) -> String {
+        match self {
+            Fault::Http500(n) => format!("http500:{n}"),
+            Fault::HtmlPage(n) => format!("html:{n}"),
+            Fault::EmptyBody(n) => format!("empty:{n}"),
+            Fault::Hang(n) => format!("hang:{n}"),
+            Fault::DropWebsocket => "drop-ws".into(),
+            Fault::SilentWebsocket => "silent-ws".into(),
+            Fault::SequenceMismatchOnce => "sequence-mismatch".into(),
+            Fault::InsufficientFeeOnce => "insufficient-fee".into(),
+            Fault::HoldInMempool(k) => format!("hold:{k}"),
+            Fault::SkipNextWindow => "skip-window".into(),
+            Fault::WrongChainId(_) => "wrong-chain-id".into(),
+            Fault::ReplyLost(n) => format!("reply-lost:{n}"),
+            Fault::Halt(secs) => format!("halt:{secs}"),
+            Fault::UpgradeV10At(h) => format!("upgrade-v10-at:{h}"),
+            Fault::BroadcastLost(n) => format!("broadcast-lost:{n}"),
+            Fault::IndexLag(k) => format!("index-lag:{k}"),
+            Fault::NoIndex => "no-index".into(),
+            Fault::FeeRise(pct) => format!("fee-rise:{pct}"),
+            Fault::GasSpike(n) => format!("gas-spike:{n}"),
+            Fault::GasExtra(gas) => format!("gas-extra:{gas}"),
+            Fault::NotAdmitted(n) => format!("not-admitted:{n}"),
+            Fault::Whitelist(addr) => format!("whitelist:{addr}"),
+        }
+    }
+
+    /// The fault's name in `faults_fired` (the SPEC without its argument).
+    pub fn name(&self) -> String {
+        let spec = self.spec();
+        spec.split(':').next().unwrap_or_default().to_string()
     }
 }
 
@@ -77,6 +157,20 @@ pub enum HttpFault {
     HtmlPage,
     EmptyBody,
     Hang,
+    ReplyLost,
+}
+
+impl HttpFault {
+    /// The fault's name in `faults_fired`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpFault::Http500 => "http500",
+            HttpFault::HtmlPage => "html",
+            HttpFault::EmptyBody => "empty",
+            HttpFault::Hang => "hang",
+            HttpFault::ReplyLost => "reply-lost",
+        }
+    }
 }
 
 /// Pending HTTP fault counts of one listener, consumed in a fixed order.
@@ -86,6 +180,7 @@ pub struct HttpFaults {
     html: u32,
     empty: u32,
     hang: u32,
+    reply_lost: u32,
 }
 
 impl HttpFaults {
@@ -96,9 +191,25 @@ impl HttpFaults {
             Fault::HtmlPage(n) => self.html += n,
             Fault::EmptyBody(n) => self.empty += n,
             Fault::Hang(n) => self.hang += n,
+            Fault::ReplyLost(n) => self.reply_lost += n,
             _ => return false,
         }
         true
+    }
+
+    /// The pending faults, as values `add` would take.
+    pub fn pending(&self) -> Vec<Fault> {
+        [
+            (self.hang, Fault::Hang as fn(u32) -> Fault),
+            (self.http500, Fault::Http500),
+            (self.html, Fault::HtmlPage),
+            (self.empty, Fault::EmptyBody),
+            (self.reply_lost, Fault::ReplyLost),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, f)| f(n))
+        .collect()
     }
 
     /// Takes one pending fault for the next request, if any.
@@ -108,6 +219,7 @@ impl HttpFaults {
             (&mut self.http500, HttpFault::Http500),
             (&mut self.html, HttpFault::HtmlPage),
             (&mut self.empty, HttpFault::EmptyBody),
+            (&mut self.reply_lost, HttpFault::ReplyLost),
         ];
         for (count, fault) in slots {
             if *count > 0 {
@@ -138,6 +250,23 @@ mod tests {
         check("hold:4", Ok(Fault::HoldInMempool(4)));
         check("wrong-chain-id", Ok(Fault::WrongChainId(true)));
         check("silent-ws", Ok(Fault::SilentWebsocket));
+        check("reply-lost:2", Ok(Fault::ReplyLost(2)));
+        check("halt:3", Ok(Fault::Halt(3)));
+        check("upgrade-v10-at:40", Ok(Fault::UpgradeV10At(40)));
+        check("upgrade-v10-at", Err(()));
+        for spec in [
+            "http500:3",
+            "hold:4",
+            "reply-lost:1",
+            "skip-window",
+            "drop-ws",
+        ] {
+            assert_eq!(Fault::parse(spec).unwrap().spec(), spec);
+        }
+        check("broadcast-lost", Ok(Fault::BroadcastLost(1)));
+        check("fee-rise:50", Ok(Fault::FeeRise(50)));
+        check("whitelist:allo1x", Ok(Fault::Whitelist("allo1x".into())));
+        check("whitelist", Err(()));
         check("html:x", Err(()));
         check("nope", Err(()));
     }

@@ -1,18 +1,20 @@
 //! The devnet's HTTP/1.1 server on `std::net`: one acceptor thread per
 //! listener, one thread per connection, `Connection: close`. It reads a
 //! request, hands websocket upgrades to `ws.rs`, applies the listener's
-//! pending HTTP fault, and otherwise writes what `routes.rs` answers. It
-//! knows no chain paths.
+//! pending HTTP fault, and otherwise writes what `routes.rs` answers
+//! (`/devnet/fault` goes to `control.rs`; `/devnet/*` is never faulted).
+//! A `Reply::dropped()` closes the connection without a response. It knows
+//! no chain paths.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::faults::{Fault, HttpFault, HttpFaults, HTML_PAGE};
-use super::{routes, ws, Shared};
+use super::{control, routes, ws, Shared};
 use crate::error::{Error, Result};
 
 const MAX_HEAD: usize = 64 * 1024;
@@ -67,6 +69,19 @@ impl Listener {
     fn take_fault(&self) -> Option<HttpFault> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+
+    /// The HTTP faults still pending on this listener.
+    pub fn pending(&self) -> Vec<Fault> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending()
+    }
+
+    /// Drops every pending HTTP fault of this listener.
+    pub fn clear(&self) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = HttpFaults::default();
+    }
 }
 
 /// A parsed HTTP request.
@@ -104,6 +119,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Status of `dropped()`: never written, the connection just closes.
+    const DROPPED: u16 = 0;
+
+    /// No answer at all: the connection closes without a response, as when
+    /// a reply is lost on the way back (`reply-lost`, `broadcast-lost`).
+    pub fn dropped() -> Reply {
+        Reply {
+            status: Reply::DROPPED,
+            content_type: "text/plain",
+            body: String::new(),
+        }
+    }
+
     pub fn json(status: u16, body: &serde_json::Value) -> Reply {
         Reply {
             status,
@@ -162,13 +190,27 @@ fn handle(shared: &Shared, me: &Listener, mut stream: TcpStream) {
     if read_body(&mut stream, &mut req, rest).is_none() {
         return;
     }
-    let fault = if req.path.starts_with("/devnet/") {
-        None
-    } else {
-        me.take_fault()
-    };
+    if req.path.starts_with("/devnet/") {
+        let reply = control::route(shared, &req).unwrap_or_else(|| routes::route(shared, &req));
+        let _ = write_reply(&mut stream, &reply);
+        return;
+    }
+    let fault = me.take_fault();
+    if let Some(f) = fault {
+        shared.chain().stats.fired(f.name());
+    }
     let reply = match fault {
         None => routes::route(shared, &req),
+        Some(HttpFault::ReplyLost) => {
+            let reply = routes::route(shared, &req);
+            log::debug!(
+                "devnet: dropping the {} reply to {} {}",
+                reply.status,
+                req.method,
+                req.path
+            );
+            Reply::dropped()
+        }
         Some(HttpFault::Hang) => {
             log::debug!("devnet: hanging {} {}", req.method, req.path);
             shared.wait_stop(HANG);
@@ -285,6 +327,9 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn write_reply(stream: &mut TcpStream, reply: &Reply) -> std::io::Result<()> {
+    if reply.status == Reply::DROPPED {
+        return stream.shutdown(Shutdown::Both);
+    }
     let head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         reply.status,

@@ -1,8 +1,9 @@
 //! The devnet's market-data endpoint: Tiingo's crypto prices response shape
 //! (`GET /tiingo/crypto/prices?tickers=..&startDate=..&endDate=..&resampleFreq=1hour`)
-//! with hourly bars from a deterministic synthetic BTC path (a seeded
-//! random walk) or from a CSV (`timestamp,open,high,low,close,volume`),
-//! shifted so its last bar is the current hour. Ignores `token`.
+//! with hourly bars from `logic::synthetic` (a seeded random walk from
+//! `ANCHOR`) or from a CSV read by `logic::bars::parse_csv`
+//! (`timestamp,open,high,low,close,volume`), shifted so its last bar is the
+//! current hour. Ignores `token`. It only renders bars; it generates none.
 
 use std::path::Path;
 
@@ -11,22 +12,11 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use crate::error::{Error, Result};
+use crate::logic::bars::{parse_csv, Bar, HOUR};
+use crate::logic::synthetic::synthetic_bars;
 
-const HOUR: i64 = 3600;
-/// 2024-01-01T00:00Z, where the synthetic path starts at `START_PRICE`.
-const ANCHOR: i64 = 1_704_067_200;
-const START_PRICE: f64 = 42_000.0;
-
-/// One hourly bar; `start` is the unix time of its hour.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bar {
-    pub start: i64,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub volume: f64,
-}
+/// 2025-06-01T00:00Z, where the synthetic path starts.
+const ANCHOR: i64 = 1_748_736_000;
 
 /// Where bars come from.
 #[derive(Debug)]
@@ -43,7 +33,7 @@ impl Market {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("read prices {}", path.display()), e))?;
-        let bars = parse_csv(&text).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+        let bars = parse_csv(&text, &path.display().to_string())?;
         Ok(Market::Csv { bars })
     }
 
@@ -77,15 +67,20 @@ impl Market {
     /// Bars whose hour lies in `[from, to]`.
     fn bars(&self, from: i64, to: i64, now_hour: i64) -> Vec<Bar> {
         match self {
-            Market::Synthetic { seed } => synthetic(*seed, from, to),
+            Market::Synthetic { seed } => {
+                let hours = usize::try_from((to - ANCHOR) / HOUR + 1).unwrap_or(0);
+                let mut bars = synthetic_bars(*seed, ANCHOR / HOUR, hours);
+                bars.retain(|b| b.t >= from && b.t <= to);
+                bars
+            }
             Market::Csv { bars } => {
-                let shift = bars.last().map_or(0, |b| now_hour - b.start);
+                let shift = bars.last().map_or(0, |b| now_hour - b.t);
                 bars.iter()
                     .map(|b| Bar {
-                        start: b.start + shift,
-                        ..b.clone()
+                        t: b.t + shift,
+                        ..*b
                     })
-                    .filter(|b| b.start >= from && b.start <= to)
+                    .filter(|b| b.t >= from && b.t <= to)
                     .collect()
             }
         }
@@ -99,98 +94,20 @@ fn day_start(text: &str) -> Result<i64, String> {
     Ok(date.midnight().assume_utc().unix_timestamp())
 }
 
+/// A Tiingo bar; missing open/high/low take the close, a missing volume is 0.
 fn bar_json(b: &Bar) -> Value {
-    let date = OffsetDateTime::from_unix_timestamp(b.start)
+    let date = OffsetDateTime::from_unix_timestamp(b.t)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
         .replace('Z', "+00:00");
+    let (close, volume) = (b.close, b.volume.unwrap_or(0.0));
     json!({
-        "date": date, "open": b.open, "high": b.high, "low": b.low, "close": b.close,
-        "volume": b.volume, "volumeNotional": b.volume * b.close,
-        "tradesDone": (b.volume * 40.0).round(),
+        "date": date, "open": b.open.unwrap_or(close), "high": b.high.unwrap_or(close),
+        "low": b.low.unwrap_or(close), "close": close,
+        "volume": volume, "volumeNotional": volume * close,
+        "tradesDone": (volume * 40.0).round(),
     })
-}
-
-/// splitmix64: the synthetic path's deterministic noise.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE5_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A roughly normal draw (sum of four uniforms, unit variance) for hour `k`.
-fn noise(seed: u64, k: i64, salt: u64) -> f64 {
-    let mut sum = 0.0;
-    for i in 0..4u64 {
-        let r = mix(seed ^ mix((k as u64).wrapping_mul(4).wrapping_add(i) ^ salt));
-        sum += (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-    }
-    sum * 3f64.sqrt()
-}
-
-/// The synthetic path: log price walks 0.45% per hour from `ANCHOR`.
-fn synthetic(seed: u64, from: i64, to: i64) -> Vec<Bar> {
-    let (first, last) = (from.max(ANCHOR) / HOUR, to / HOUR);
-    let mut log_p = START_PRICE.ln();
-    let mut bars = Vec::new();
-    for k in ANCHOR / HOUR..=last {
-        let step = 0.0045 * noise(seed, k, 1);
-        let (open, close) = (log_p.exp(), (log_p + step).exp());
-        log_p += step;
-        if k < first {
-            continue;
-        }
-        let wick = 1.0 + 0.002 * noise(seed, k, 2).abs();
-        bars.push(Bar {
-            start: k * HOUR,
-            open,
-            high: open.max(close) * wick,
-            low: open.min(close) / wick,
-            close,
-            volume: 300.0 + 150.0 * noise(seed, k, 3).abs(),
-        });
-    }
-    bars
-}
-
-/// Parses `timestamp,open,high,low,close,volume`; empty OHLV fields take the close.
-fn parse_csv(text: &str) -> Result<Vec<Bar>, String> {
-    let mut bars = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let bad = || format!("line {}: bad row {line:?}", i + 1);
-        if f.len() < 5 {
-            return Err(bad());
-        }
-        let start = OffsetDateTime::parse(f[0], &Rfc3339)
-            .map_err(|_| bad())?
-            .unix_timestamp();
-        let close: f64 = f[4].parse().map_err(|_| bad())?;
-        let num = |s: &str, d: f64| {
-            if s.is_empty() {
-                Ok(d)
-            } else {
-                s.parse::<f64>().map_err(|_| bad())
-            }
-        };
-        bars.push(Bar {
-            start,
-            open: num(f[1], close)?,
-            high: num(f[2], close)?,
-            low: num(f[3], close)?,
-            close,
-            volume: num(f.get(5).copied().unwrap_or(""), 0.0)?,
-        });
-    }
-    if bars.is_empty() {
-        return Err("no bars".into());
-    }
-    Ok(bars)
 }
 
 #[cfg(test)]
@@ -257,14 +174,14 @@ mod tests {
     #[test]
     fn csv_rows_shift_to_now_and_fill_close_only_rows() {
         let csv = "timestamp,open,high,low,close,volume\n2025-07-30T00:00:00Z,1,2,0.5,1.5,10\n2025-07-30T01:00:00Z,,,,1.7,\n";
-        let bars = parse_csv(csv).unwrap();
-        assert_eq!(bars[1].open, 1.7);
-        let m = Market::Csv { bars };
+        let m = Market::Csv {
+            bars: parse_csv(csv, "test").unwrap(),
+        };
         let now = OffsetDateTime::from_unix_timestamp(1_756_400_000).unwrap();
         let v = m.respond(&q(&[("startDate", "2025-08-01")]), now).unwrap();
         let data = v[0]["priceData"].as_array().unwrap();
         assert_eq!(data.len(), 2);
         assert_eq!(data[1]["date"], "2025-08-28T16:00:00+00:00");
-        assert!(parse_csv("timestamp,open\nnope,1").is_err());
+        assert_eq!(data[1]["open"], 1.7, "an empty open takes the close");
     }
 }

@@ -1,12 +1,14 @@
-//! Transaction admission (CheckTx) and delivery (DeliverTx at the next
-//! block), with the chain's codes, codespaces and raw_log texts and its
-//! check order (ALLORA-PROTOCOL.md §7). Decoding and signature checks come
-//! from `verifier.rs`; the state they act on is `chain::Chain`.
+//! Transaction admission (CheckTx, behind CometBFT's tx cache) and delivery
+//! (DeliverTx at the next block) with the chain's codes, codespaces and
+//! raw_log texts, in the ante order of ALLORA-PROTOCOL.md §12 C10: timeout
+//! → signer → sequence → signature → fee → funds. An ante failure at
+//! delivery writes no state; a message-stage failure (out of gas, a message
+//! refused) keeps the fee and the sequence. Messages are run by
+//! `msg_server.rs`; every broadcast is recorded in the chain's `txlog`.
 
-use serde_json::json;
 use time::OffsetDateTime;
 
-use super::chain::{Chain, Event, Inference, TxRecord};
+use super::chain::{Chain, Event, TxRecord};
 use super::verifier::{self, Msg, Reject, VerifiedTx};
 use crate::logic::hex;
 use crate::logic::wallet::sha256;
@@ -29,7 +31,12 @@ pub struct Refusal {
     pub reason: &'static str,
 }
 
-fn refuse(codespace: &'static str, code: u32, log: String, reason: &'static str) -> Refusal {
+pub(super) fn refuse(
+    codespace: &'static str,
+    code: u32,
+    log: String,
+    reason: &'static str,
+) -> Refusal {
     Refusal {
         codespace,
         code,
@@ -45,20 +52,32 @@ pub struct CheckResult {
     pub refusal: Option<Refusal>,
 }
 
-/// The gas a tx of `len` bytes uses, in simulate and in delivery alike.
-pub fn gas_used(len: usize) -> u64 {
-    80_000 + 10 * len as u64
+impl CheckResult {
+    /// Refused by the tx cache (CometBFT's `ErrTxInCache`, before any CheckTx).
+    pub fn in_cache(&self) -> bool {
+        self.refusal
+            .as_ref()
+            .is_some_and(|r| r.reason == "in_cache")
+    }
 }
 
-fn reject_refusal(r: Reject) -> Refusal {
+/// The gas model: what a tx of `len` bytes uses, in simulate and delivery
+/// alike, plus the `gas-extra` fault's surcharge.
+pub fn gas_used(len: usize, extra: u64) -> u64 {
+    80_000 + 10 * len as u64 + extra
+}
+
+pub(super) fn reject_refusal(r: Reject) -> Refusal {
     let reason = match r {
         Reject::TxDecode(_) => "decode",
+        Reject::InvalidAddress(_) => "invalid_address",
+        Reject::InvalidType(_) => "invalid_type",
         _ => "bundle_invalid",
     };
     refuse("sdk", r.code(), r.to_string(), reason)
 }
 
-fn fee_uallo(tx: &VerifiedTx) -> u128 {
+pub(super) fn fee_uallo(tx: &VerifiedTx) -> u128 {
     tx.fee
         .iter()
         .filter(|(d, _)| d == "uallo")
@@ -66,12 +85,43 @@ fn fee_uallo(tx: &VerifiedTx) -> u128 {
         .sum()
 }
 
+fn has_insert(tx: &VerifiedTx) -> bool {
+    tx.messages.iter().any(|m| matches!(m, Msg::Insert { .. }))
+}
+
 impl Chain {
-    /// CheckTx: admits `bytes` to the mempool or says why not.
+    /// CheckTx behind the tx cache: admits `bytes` to the mempool or says why not.
     pub fn check_tx(&mut self, bytes: &[u8]) -> CheckResult {
         let hash = hex::encode_upper(&sha256(bytes));
         self.stats.txs_broadcast += 1;
-        let refusal = self.check(bytes, &hash).err();
+        let decoded = verifier::decode_tx(bytes);
+        if self.txlog.seen(&hash) && decoded.as_ref().is_ok_and(has_insert) {
+            // The same bytes again: the same transaction, not a second submission.
+            self.stats.resends += 1;
+        }
+        let pending = self.mempool.iter().any(|p| p.hash == hash);
+        let refusal = if self.tx_cache.push(&hash) {
+            let r = match &decoded {
+                Err(e) => Some(reject_refusal(e.clone())),
+                Ok(tx) => self.check(bytes, &hash, tx).err(),
+            };
+            if r.is_some() {
+                self.tx_cache.remove(&hash);
+            }
+            r
+        } else {
+            Some(refuse("sdk", 19, String::new(), "in_cache"))
+        };
+        // A refused copy of a pending tx says nothing about the pending one.
+        let keep = pending || refusal.as_ref().is_some_and(|r| r.code == 19);
+        let answer = refusal
+            .as_ref()
+            .filter(|_| !keep)
+            .map(|r| (r.code, r.codespace, r.log.as_str()));
+        if !keep || !self.txlog.seen(&hash) {
+            self.txlog
+                .broadcast(&hash, bytes, decoded.as_ref().ok(), answer);
+        }
         if let Some(r) = &refusal {
             self.stats.reject(r.reason);
             log::debug!("devnet: CheckTx {hash} refused: {}", r.log);
@@ -79,36 +129,10 @@ impl Chain {
         CheckResult { hash, refusal }
     }
 
-    fn check(&mut self, bytes: &[u8], hash: &str) -> Result<(), Refusal> {
-        let tx = verifier::decode_tx(bytes).map_err(reject_refusal)?;
-        self.check_types(&tx)?;
-        if self.mempool.iter().any(|p| p.hash == hash) || self.txs.contains_key(hash) {
-            // The same bytes again (a worker resolving an unknown broadcast
-            // outcome): the same transaction, not a second submission.
-            if tx
-                .messages
-                .iter()
-                .any(|m| matches!(m, Msg::InsertPayload { .. }))
-            {
-                self.stats.resends += 1;
-            }
-            return Err(refuse(
-                "sdk",
-                19,
-                "tx already in mempool".into(),
-                "in_mempool",
-            ));
-        }
-        let next = self.height() + 1;
-        if tx.timeout_height > 0 && next > tx.timeout_height {
-            let log = format!(
-                "block height: {next}, timeout height: {}: tx timeout height",
-                tx.timeout_height
-            );
-            return Err(refuse("sdk", 30, log, "timeout_height"));
-        }
-        let number = self.check_account(&tx)?;
-        self.check_fee(&tx)?;
+    fn check(&mut self, bytes: &[u8], hash: &str, tx: &VerifiedTx) -> Result<(), Refusal> {
+        self.check_types(tx)?;
+        self.check_timeout(tx, self.height())?;
+        let number = self.check_account(tx)?;
         if !verifier::tx_signature_ok(bytes, &tx.pubkey, &self.chain_id, number) {
             let log = format!(
                 "signature verification failed; please verify account number ({number}), sequence ({}) and chain-id ({}): unauthorized",
@@ -116,49 +140,56 @@ impl Chain {
             );
             return Err(refuse("sdk", 4, log, "tx_signature"));
         }
-        let fee = fee_uallo(&tx);
-        let acct = self
-            .accounts
-            .get_mut(&tx.signer)
-            .expect("account checked above");
-        if acct.balance < fee {
-            let log = format!(
-                "spendable balance {}uallo is smaller than {fee}uallo: insufficient funds",
-                acct.balance
-            );
-            return Err(refuse("sdk", 5, log, "insufficient_funds"));
+        self.check_fee(tx, true)?;
+        self.check_fee_funds(tx)?;
+        if let Some(acct) = self.accounts.get_mut(&tx.signer) {
+            acct.check_sequence += 1;
         }
-        acct.check_sequence += 1;
-        let not_before = next + std::mem::take(&mut self.faults.hold_blocks);
+        let hold = std::mem::take(&mut self.faults.hold_blocks);
+        if hold > 0 {
+            self.stats.fired("hold");
+        }
         self.mempool.push(Pending {
             hash: hash.to_string(),
             bytes: bytes.to_vec(),
-            tx,
-            not_before,
+            tx: tx.clone(),
+            not_before: self.height() + 1 + hold,
         });
+        Ok(())
+    }
+
+    /// Timeout height against `height`: the last committed one at CheckTx,
+    /// the block's own at delivery (C6).
+    fn check_timeout(&self, tx: &VerifiedTx, height: u64) -> Result<(), Refusal> {
+        if tx.timeout_height > 0 && height > tx.timeout_height {
+            let log = format!(
+                "block height: {height}, timeout height: {}: tx timeout height",
+                tx.timeout_height
+            );
+            return Err(refuse("sdk", 30, log, "timeout_height"));
+        }
         Ok(())
     }
 
     /// Every message must be of the configured emissions version and signed by the tx signer.
     fn check_types(&self, tx: &VerifiedTx) -> Result<(), Refusal> {
         for m in &tx.messages {
-            let (emissions, sender, name) = match m {
-                Msg::InsertPayload {
-                    emissions, sender, ..
-                } => (*emissions, sender, "InsertWorkerPayloadRequest"),
-                Msg::Register {
-                    emissions, sender, ..
-                } => (*emissions, sender, "RegisterRequest"),
+            let name = match m {
+                Msg::Insert { .. } => "InsertWorkerPayloadRequest",
+                Msg::Register { .. } => "RegisterRequest",
             };
-            if emissions != self.emissions {
+            if m.emissions() != self.emissions {
                 let log = format!(
                     "unable to resolve type URL {}: tx parse error",
-                    emissions.type_url(name)
+                    m.emissions().type_url(name)
                 );
                 return Err(refuse("sdk", 2, log, "decode"));
             }
-            if *sender != tx.signer {
-                let log = format!("pubKey does not match signer address {sender} with signer index: 0: invalid pubkey");
+            if m.sender() != tx.signer {
+                let log = format!(
+                    "pubKey does not match signer address {} with signer index: 0: invalid pubkey",
+                    m.sender()
+                );
                 return Err(refuse("sdk", 8, log, "signer_mismatch"));
             }
         }
@@ -175,22 +206,23 @@ impl Chain {
         if mismatch_fault {
             acct.sequence += 1;
             acct.check_sequence += 1;
+            self.stats.fired("sequence-mismatch");
         }
         if tx.sequence != acct.check_sequence {
-            let log = format!(
-                "account sequence mismatch, expected {}, got {}: incorrect account sequence",
-                acct.check_sequence, tx.sequence
-            );
+            let log = sequence_log(acct.check_sequence, tx.sequence);
             return Err(refuse("sdk", 32, log, "sequence_mismatch"));
         }
         Ok(acct.number)
     }
 
-    fn check_fee(&mut self, tx: &VerifiedTx) -> Result<(), Refusal> {
+    /// The feemarket check against the current base gas price (`at_check`:
+    /// the insufficient-fee fault acts at CheckTx only).
+    fn check_fee(&mut self, tx: &VerifiedTx, at_check: bool) -> Result<(), Refusal> {
         let got = fee_uallo(tx);
-        let mut required = (tx.gas_limit as f64 * self.min_gas_price).ceil() as u128;
-        if std::mem::take(&mut self.faults.insufficient_fee_once) {
+        let mut required = (tx.gas_limit as f64 * self.gas_price).ceil() as u128;
+        if at_check && std::mem::take(&mut self.faults.insufficient_fee_once) {
             required = required.max(got.saturating_mul(2)).max(1);
+            self.stats.fired("insufficient-fee");
         }
         if got < required || got == 0 {
             let log = format!(
@@ -201,8 +233,22 @@ impl Chain {
         Ok(())
     }
 
-    /// Delivers every pending tx due at `height`; returns how many were included.
-    pub(super) fn deliver_due(&mut self, height: u64, now: OffsetDateTime) -> usize {
+    fn check_fee_funds(&self, tx: &VerifiedTx) -> Result<(), Refusal> {
+        let (fee, balance) = (
+            fee_uallo(tx),
+            self.accounts.get(&tx.signer).map_or(0, |a| a.balance),
+        );
+        if balance < fee {
+            let log = format!(
+                "spendable balance {balance}uallo is smaller than {fee}uallo: insufficient funds"
+            );
+            return Err(refuse("sdk", 5, log, "insufficient_funds"));
+        }
+        Ok(())
+    }
+
+    /// Delivers every pending tx due at `height`; returns the included txs' bytes.
+    pub(super) fn deliver_due(&mut self, height: u64, now: OffsetDateTime) -> Vec<Vec<u8>> {
         let mut held_signers = Vec::new();
         let mut due = Vec::new();
         for p in std::mem::take(&mut self.mempool) {
@@ -213,14 +259,36 @@ impl Chain {
                 due.push(p);
             }
         }
-        let n = due.len();
+        let mut included = Vec::new();
         for p in due {
+            self.count_included(&p);
             let record = self.deliver(&p, height, now);
             self.stats.txs_included += 1;
+            if record.code != 0 {
+                self.tx_cache.remove(&record.hash);
+            }
+            let (code, space, log) = (record.code, &record.codespace, &record.raw_log);
+            self.txlog.included(&record.hash, height, code, space, log);
             self.txs.insert(record.hash.clone(), record);
+            included.push(p.bytes);
         }
         self.recheck();
-        n
+        included
+    }
+
+    /// Counts an insert tx in `included_by_nonce`, whatever its outcome.
+    fn count_included(&mut self, p: &Pending) {
+        for m in &p.tx.messages {
+            if let Msg::Insert { .. } = m {
+                *self
+                    .stats
+                    .included_by_nonce
+                    .entry(m.nonce())
+                    .or_default()
+                    .entry(m.sender().to_string())
+                    .or_default() += 1;
+            }
+        }
     }
 
     /// After a block the CheckTx state restarts from the committed state
@@ -238,7 +306,6 @@ impl Chain {
 
     fn deliver(&mut self, p: &Pending, height: u64, now: OffsetDateTime) -> TxRecord {
         let tx = &p.tx;
-        let gas_used = gas_used(p.bytes.len());
         let mut record = TxRecord {
             height,
             hash: p.hash.clone(),
@@ -246,26 +313,32 @@ impl Chain {
             codespace: String::new(),
             raw_log: String::new(),
             gas_wanted: tx.gas_limit,
-            gas_used,
+            gas_used: 0,
             events: Vec::new(),
             time: now,
             memo: tx.memo.clone(),
             timeout_height: tx.timeout_height,
+            bytes: p.bytes.clone(),
+            indexed_at: height + self.faults.index_lag,
         };
         let outcome = self.ante(tx, height).and_then(|()| {
             record.events = self.fee_events(tx);
-            if gas_used > tx.gas_limit {
+            record.gas_used = self.delivery_gas(p);
+            if record.gas_used > tx.gas_limit {
                 let log = format!(
-                    "out of gas in location: txSize; gasWanted: {}, gasUsed: {gas_used}: out of gas",
-                    tx.gas_limit
+                    "out of gas in location: WriteFlat; gasWanted: {}, gasUsed: {}: out of gas",
+                    tx.gas_limit, record.gas_used
                 );
                 return Err(refuse("sdk", 11, log, "out_of_gas"));
             }
-            self.run_msgs(p, height)
+            self.run_msgs(tx, height)
         });
         match outcome {
             Ok(events) => record.events.extend(events),
             Err(r) => {
+                if r.reason == "duplicate" {
+                    self.stats.duplicates += 1;
+                }
                 self.stats.reject(r.reason);
                 record.code = r.code;
                 record.codespace = r.codespace.to_string();
@@ -275,38 +348,37 @@ impl Chain {
         record
     }
 
-    /// The ante handler at delivery: timeout, sequence, then fee and sequence bump.
-    fn ante(&mut self, tx: &VerifiedTx, height: u64) -> Result<(), Refusal> {
-        if tx.timeout_height > 0 && height > tx.timeout_height {
-            let log = format!(
-                "block height: {height}, timeout height: {}: tx timeout height",
-                tx.timeout_height
-            );
-            return Err(refuse("sdk", 30, log, "timeout_height"));
+    /// Gas at delivery: the model, or under `gas-spike` more than any
+    /// simulation promised (beyond the tx's own limit).
+    fn delivery_gas(&mut self, p: &Pending) -> u64 {
+        let model = gas_used(p.bytes.len(), self.faults.extra_gas);
+        if self.faults.gas_spike == 0 {
+            return model;
         }
-        let acct = self
-            .accounts
-            .get_mut(&tx.signer)
-            .expect("CheckTx admitted only existing accounts");
-        if tx.sequence != acct.sequence {
-            let log = format!(
-                "account sequence mismatch, expected {}, got {}: incorrect account sequence",
-                acct.sequence, tx.sequence
-            );
+        self.faults.gas_spike -= 1;
+        self.stats.fired("gas-spike");
+        p.tx.gas_limit.max(model) + model / 2
+    }
+
+    /// The ante handler at delivery (C2): timeout, sequence, fee at the
+    /// block's gas price, funds; on success the fee is taken and the
+    /// sequence used. A failure writes nothing.
+    fn ante(&mut self, tx: &VerifiedTx, height: u64) -> Result<(), Refusal> {
+        self.check_timeout(tx, height)?;
+        let sequence = self.accounts.get(&tx.signer).map_or(0, |a| a.sequence);
+        if tx.sequence != sequence {
+            let log = sequence_log(sequence, tx.sequence);
             return Err(refuse("sdk", 32, log, "sequence_mismatch"));
         }
+        self.check_fee(tx, false)?;
+        self.check_fee_funds(tx)?;
         let fee = fee_uallo(tx);
-        if acct.balance < fee {
-            let log = format!(
-                "spendable balance {}uallo is smaller than {fee}uallo: insufficient funds",
-                acct.balance
-            );
-            return Err(refuse("sdk", 5, log, "insufficient_funds"));
+        if let Some(acct) = self.accounts.get_mut(&tx.signer) {
+            acct.balance -= fee;
+            acct.sequence += 1;
+            acct.check_sequence = acct.check_sequence.max(acct.sequence);
+            acct.pubkey = Some(tx.pubkey);
         }
-        acct.balance -= fee;
-        acct.sequence += 1;
-        acct.check_sequence = acct.check_sequence.max(acct.sequence);
-        acct.pubkey = Some(tx.pubkey);
         Ok(())
     }
 
@@ -319,188 +391,35 @@ impl Chain {
             Event::plain("tx", &[("acc_seq", &seq)]),
         ]
     }
+}
 
-    /// Runs the messages in order and stops at the first failure. Effects of
-    /// earlier messages of a failed tx are kept (the chain would revert
-    /// them); workers send one message per tx.
-    fn run_msgs(&mut self, p: &Pending, height: u64) -> Result<Vec<Event>, Refusal> {
-        let number = self.accounts.get(&p.tx.signer).map_or(0, |a| a.number);
-        if let Err(r) = verifier::verify_tx(&p.bytes, &self.chain_id, number) {
-            let r = reject_refusal(r);
-            let log = format!("failed to execute message; message index: 0: {}", r.log);
-            return Err(Refusal { log, ..r });
-        }
-        let mut events = Vec::new();
-        for (i, msg) in p.tx.messages.iter().enumerate() {
-            let wrap = |r: Refusal| Refusal {
-                log: format!("failed to execute message; message index: {i}: {}", r.log),
-                ..r
-            };
-            let ev = match msg {
-                Msg::InsertPayload { .. } => self.insert_payload(msg, height).map_err(wrap)?,
-                Msg::Register { .. } => self.register(msg).map_err(wrap)?,
-            };
-            events.extend(ev);
-        }
-        Ok(events)
-    }
-
-    fn insert_payload(&mut self, msg: &Msg, height: u64) -> Result<Vec<Event>, Refusal> {
-        let Msg::InsertPayload {
-            sender,
-            worker,
-            topic_id,
-            nonce,
-            value,
-            ..
-        } = msg
-        else {
-            unreachable!("insert_payload is called with InsertPayload messages only");
+impl Chain {
+    /// The ante in simulate mode: account, timeout and sequence against the
+    /// CheckTx state; no signature, no fee.
+    pub fn simulate_ante(&self, tx: &VerifiedTx) -> Result<(), Refusal> {
+        self.check_timeout(tx, self.height())?;
+        let Some(acct) = self.accounts.get(&tx.signer) else {
+            let log = format!("account {} not found: unknown address", tx.signer);
+            return Err(refuse("sdk", 9, log, "unknown_account"));
         };
-        if *topic_id != self.topic_id {
-            return Err(refuse(
-                "emissions",
-                6,
-                format!("topic {topic_id} does not exist: invalid topic ID"),
-                "invalid_topic",
-            ));
+        if tx.sequence != acct.check_sequence {
+            let log = sequence_log(acct.check_sequence, tx.sequence);
+            return Err(refuse("sdk", 32, log, "sequence_mismatch"));
         }
-        let nonce = u64::try_from(*nonce).unwrap_or(0);
-        let Some(end) = self.windows.get(&nonce).copied() else {
-            return Err(refuse(
-                "emissions",
-                44,
-                "unfulfilled nonce not found".into(),
-                "nonce_fulfilled",
-            ));
-        };
-        if height < nonce || height > end {
-            let log = "worker nonce window not available".to_string();
-            return Err(refuse("emissions", 67, log, "window_closed"));
-        }
-        if !self.registered.contains(worker) {
-            let log =
-                "worker is not registered in this topic: address is not registered".to_string();
-            return Err(refuse("emissions", 13, log, "not_registered"));
-        }
-        if self
-            .submissions
-            .get(&nonce)
-            .is_some_and(|w| w.contains_key(worker))
-        {
-            self.stats.duplicates += 1;
-            return Err(refuse(
-                "undefined",
-                1,
-                "inference already submitted".into(),
-                "duplicate",
-            ));
-        }
-        self.charge(sender, self.data_sending_fee)?;
-        *self
-            .submissions
-            .entry(nonce)
-            .or_default()
-            .entry(worker.clone())
-            .or_default() += 1;
-        *self
-            .stats
-            .accepted_by_nonce
-            .entry(nonce)
-            .or_default()
-            .entry(worker.clone())
-            .or_default() += 1;
-        self.stats.accepted += 1;
-        let value = value.clone().unwrap_or_else(|| "0".into());
-        self.latest.insert(
-            worker.clone(),
-            Inference {
-                nonce,
-                value: value.clone(),
-            },
-        );
-        Ok(self.payload_events(sender, *topic_id, nonce, &value))
-    }
-
-    fn payload_events(&self, sender: &str, topic: u64, nonce: u64, value: &str) -> Vec<Event> {
-        let p = self.emissions.package();
-        let action = self.emissions.type_url("InsertWorkerPayloadRequest");
-        vec![
-            Event::plain(
-                "message",
-                &[
-                    ("action", &action),
-                    ("sender", sender),
-                    ("module", "emissions"),
-                ],
-            ),
-            Event::typed(
-                &format!("{p}.EventInsertInfererPayload"),
-                &[
-                    ("topic_id", json!(topic.to_string())),
-                    ("block_height", json!(nonce.to_string())),
-                    ("inferer", json!(sender)),
-                    ("value", json!(value)),
-                ],
-                None,
-            ),
-        ]
-    }
-
-    fn register(&mut self, msg: &Msg) -> Result<Vec<Event>, Refusal> {
-        let Msg::Register {
-            sender, topic_id, ..
-        } = msg
-        else {
-            unreachable!("register is called with Register messages only");
-        };
-        if *topic_id != self.topic_id {
-            return Err(refuse(
-                "emissions",
-                6,
-                format!("topic {topic_id} does not exist: invalid topic ID"),
-                "invalid_topic",
-            ));
-        }
-        if self.registered.contains(sender) {
-            let log = "address already registered in a topic".to_string();
-            return Err(refuse("emissions", 8, log, "already_registered"));
-        }
-        self.charge(sender, self.registration_fee)?;
-        self.registered.insert(sender.clone());
-        let action = self.emissions.type_url("RegisterRequest");
-        Ok(vec![Event::plain(
-            "message",
-            &[
-                ("action", &action),
-                ("sender", sender),
-                ("module", "emissions"),
-            ],
-        )])
-    }
-
-    fn charge(&mut self, address: &str, amount: u128) -> Result<(), Refusal> {
-        let acct = self.accounts.get_mut(address).ok_or_else(|| {
-            refuse(
-                "sdk",
-                9,
-                format!("account {address} not found: unknown address"),
-                "unknown_account",
-            )
-        })?;
-        if acct.balance < amount {
-            let log = format!(
-                "spendable balance {}uallo is smaller than {amount}uallo: insufficient funds",
-                acct.balance
-            );
-            return Err(refuse("sdk", 5, log, "insufficient_funds"));
-        }
-        acct.balance -= amount;
         Ok(())
     }
 
-    /// The latest inference of `worker`, if one was admitted.
-    pub fn latest_inference(&self, worker: &str) -> Option<&Inference> {
-        self.latest.get(worker)
+    /// The gas a simulated tx will use once signed (its empty signature
+    /// counted as the 64 bytes it will have).
+    pub fn simulated_gas(&self, bytes: &[u8]) -> u64 {
+        let unsigned = crate::logic::tx_decode::decode_tx_raw(bytes)
+            .is_ok_and(|raw| raw.signatures.iter().all(Vec::is_empty));
+        let len = bytes.len() + if unsigned { 64 } else { 0 };
+        gas_used(len, self.faults.extra_gas)
     }
+}
+
+/// cosmos-sdk's `ErrWrongSequence` raw_log.
+pub fn sequence_log(expected: u64, got: u64) -> String {
+    format!("account sequence mismatch, expected {expected}, got {got}: incorrect account sequence")
 }

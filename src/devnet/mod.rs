@@ -3,13 +3,14 @@
 //! endpoint and `/devnet/stats`, all on one loopback port, over a chain that
 //! produces blocks, opens worker windows and verifies every broadcast as the
 //! chain does. Uses threads (one acceptor per listener, one per connection,
-//! one block producer). Nothing in the worker may depend on this module.
+//! one block producer in `producer.rs`). Nothing in the worker may depend on
+//! this module.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::io::clock;
@@ -18,11 +19,19 @@ use crate::logic::secret::Secret;
 use crate::logic::wallet::{sha256, Wallet};
 
 pub mod chain;
+mod control;
 pub mod faults;
 mod http;
 pub mod market;
 pub mod mempool;
+mod msg_server;
+mod producer;
 mod routes;
+pub mod scheduler;
+mod state;
+mod tx_routes;
+mod txcache;
+pub mod txlog;
 pub mod verifier;
 mod ws;
 
@@ -67,8 +76,19 @@ pub struct DevnetConfig {
     pub seed: u64,
     /// The first block is `start_height + 1`.
     pub start_height: u64,
-    /// Server websocket ping interval.
+    /// Server websocket ping interval (CometBFT: 27 s).
     pub ws_ping_ms: u64,
+    /// A websocket client that sends nothing, not even a pong, this long is
+    /// dropped (CometBFT's `readWait`: 30 s).
+    pub ws_read_wait_ms: u64,
+    /// Block windows (`epoch_blocks`) or scheduler epochs in seconds.
+    pub scheduler: scheduler::Scheduler,
+    /// `--state FILE`: the chain is saved there and restored from it at start.
+    pub state_file: Option<PathBuf>,
+    /// CometBFT's tx cache size (0 = no cache).
+    pub tx_cache: usize,
+    /// Only whitelisted workers may submit (`whitelist:ADDR` adds one).
+    pub whitelist: bool,
 }
 
 impl Default for DevnetConfig {
@@ -90,7 +110,12 @@ impl Default for DevnetConfig {
             prices_csv: None,
             seed: 1,
             start_height: 0,
-            ws_ping_ms: 10_000,
+            ws_ping_ms: 27_000,
+            ws_read_wait_ms: 30_000,
+            scheduler: scheduler::Scheduler::Blocks,
+            state_file: None,
+            tx_cache: 10_000,
+            whitelist: false,
         }
     }
 }
@@ -103,6 +128,10 @@ pub(crate) struct Shared {
     stop: Mutex<bool>,
     stop_cv: Condvar,
     conns: Mutex<Vec<JoinHandle<()>>>,
+    /// Every listening port, in the order they were opened.
+    listeners: Mutex<Vec<Arc<Listener>>>,
+    /// Halts and upgrades (`producer.rs`).
+    lifecycle: Mutex<producer::Lifecycle>,
 }
 
 impl Shared {
@@ -125,6 +154,55 @@ impl Shared {
         *guard
     }
 
+    /// The listening ports, first one first.
+    pub fn listeners(&self) -> Vec<Arc<Listener>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Injects `fault` on every listener (HTTP and websocket faults) or on the chain.
+    pub fn inject(&self, fault: &Fault) {
+        if self.inject_lifecycle(fault) {
+            return;
+        }
+        let mut chain_fault = true;
+        for l in self.listeners() {
+            chain_fault = !l.inject(fault);
+            if chain_fault {
+                break;
+            }
+        }
+        if chain_fault {
+            self.inject_chain(fault);
+        }
+    }
+
+    fn inject_chain(&self, fault: &Fault) {
+        let mut chain = self.chain();
+        let f = &mut chain.faults;
+        match fault {
+            Fault::SequenceMismatchOnce => f.sequence_mismatch_once = true,
+            Fault::InsufficientFeeOnce => f.insufficient_fee_once = true,
+            Fault::HoldInMempool(k) => f.hold_blocks = *k,
+            Fault::SkipNextWindow => f.skip_next_window = true,
+            Fault::WrongChainId(on) => f.wrong_chain_id = *on,
+            Fault::BroadcastLost(n) => f.broadcast_lost += n,
+            Fault::IndexLag(k) => f.index_lag = *k,
+            Fault::FeeRise(pct) => f.fee_rise_pct = *pct,
+            Fault::GasSpike(n) => f.gas_spike += n,
+            Fault::GasExtra(g) => f.extra_gas = *g,
+            Fault::NotAdmitted(n) => f.not_admitted += n,
+            Fault::Whitelist(addr) => {
+                if let Some(w) = chain.whitelist.as_mut() {
+                    w.insert(addr.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Runs `f` on a new connection thread that shutdown joins.
     pub fn spawn_conn(&self, f: impl FnOnce() + Send + 'static) {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
@@ -139,13 +217,11 @@ impl Shared {
     }
 }
 
-/// A listener and its acceptor thread.
-type Served = (Arc<Listener>, Option<JoinHandle<()>>);
-
 /// A running devnet; shuts down on `shutdown()` or drop.
 pub struct Devnet {
     shared: Arc<Shared>,
-    listeners: Mutex<Vec<Served>>,
+    /// The acceptor thread of each listener, in `Shared::listeners` order.
+    acceptors: Mutex<Vec<JoinHandle<()>>>,
     producer: Option<JoinHandle<()>>,
 }
 
@@ -153,7 +229,18 @@ impl Devnet {
     /// Binds 127.0.0.1:`cfg.port`, creates the genesis block and starts producing blocks.
     pub fn start(cfg: DevnetConfig) -> Result<Devnet> {
         let market = Market::load(cfg.prices_csv.as_deref(), cfg.seed)?;
-        let chain = Chain::new(&cfg, clock::system_now_utc());
+        let mut chain = Chain::new(&cfg, clock::system_now_utc());
+        if let Some(path) = &cfg.state_file {
+            if let Some(saved) = state::load(path)? {
+                state::restore(&mut chain, &saved)?;
+                log::info!(
+                    "devnet: restored {} at height {} from {}",
+                    chain.chain_id,
+                    chain.height(),
+                    path.display()
+                );
+            }
+        }
         let shared = Arc::new(Shared {
             cfg,
             chain: Mutex::new(chain),
@@ -161,11 +248,13 @@ impl Devnet {
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
             conns: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Vec::new()),
+            lifecycle: Mutex::new(producer::Lifecycle::default()),
         });
         let devnet = Devnet {
             shared: shared.clone(),
-            listeners: Mutex::new(Vec::new()),
-            producer: Some(spawn_producer(shared.clone())?),
+            acceptors: Mutex::new(Vec::new()),
+            producer: Some(producer::spawn(shared.clone())?),
         };
         devnet.listen(shared.cfg.port)?;
         Ok(devnet)
@@ -181,16 +270,21 @@ impl Devnet {
         ));
         let handle = http::spawn_acceptor(self.shared.clone(), listener.clone(), socket)?;
         let url = listener.base_url();
-        self.lock_listeners().push((listener, Some(handle)));
+        self.lock_acceptors().push(handle);
+        self.shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
         Ok(url)
     }
 
-    fn lock_listeners(&self) -> MutexGuard<'_, Vec<Served>> {
-        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_acceptors(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.acceptors.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn first_addr(&self) -> SocketAddr {
-        self.lock_listeners()[0].0.addr
+        self.shared.listeners()[0].addr
     }
 
     /// `http://127.0.0.1:PORT`: LCD REST, CometBFT RPC and `/devnet/stats`.
@@ -201,6 +295,18 @@ impl Devnet {
     /// `ws://127.0.0.1:PORT/websocket`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/websocket", self.first_addr())
+    }
+
+    /// The LCD URLs, comma-separated: the `no-index` listeners first, then `base_url`.
+    pub fn lcd_urls(&self) -> String {
+        let chain = self.shared.chain();
+        let mut urls: Vec<String> = chain
+            .no_index
+            .iter()
+            .map(|h| format!("http://{h}"))
+            .collect();
+        urls.push(self.base_url());
+        urls.join(",")
     }
 
     /// The Tiingo-compatible base URL.
@@ -215,50 +321,34 @@ impl Devnet {
 
     /// Injects `fault` on every listener (HTTP and websocket faults) or on the chain.
     pub fn inject(&self, fault: Fault) {
-        let listeners: Vec<Arc<Listener>> = self
-            .lock_listeners()
-            .iter()
-            .map(|(l, _)| l.clone())
-            .collect();
-        for l in &listeners {
-            if !l.inject(&fault) {
-                break;
-            }
-        }
-        self.inject_chain(&fault);
+        self.shared.inject(&fault);
     }
 
     /// Injects an HTTP or websocket `fault` on the listener at `base_url` only.
     pub fn inject_on(&self, base_url: &str, fault: Fault) {
-        let listeners: Vec<Arc<Listener>> = self
-            .lock_listeners()
-            .iter()
-            .map(|(l, _)| l.clone())
-            .collect();
-        match listeners
+        match self
+            .shared
+            .listeners()
             .iter()
             .find(|l| l.base_url() == base_url.trim_end_matches('/'))
         {
+            Some(l) if fault == Fault::NoIndex => {
+                self.shared.chain().no_index.insert(l.addr.to_string());
+            }
             Some(l) => {
                 if !l.inject(&fault) {
-                    self.inject_chain(&fault);
+                    self.shared.inject_chain(&fault);
                 }
             }
             None => log::warn!("devnet: no listener at {base_url}; fault {fault:?} not injected"),
         }
     }
 
-    fn inject_chain(&self, fault: &Fault) {
-        let mut chain = self.shared.chain();
-        let f = &mut chain.faults;
-        match fault {
-            Fault::SequenceMismatchOnce => f.sequence_mismatch_once = true,
-            Fault::InsufficientFeeOnce => f.insufficient_fee_once = true,
-            Fault::HoldInMempool(k) => f.hold_blocks = *k,
-            Fault::SkipNextWindow => f.skip_next_window = true,
-            Fault::WrongChainId(on) => f.wrong_chain_id = *on,
-            _ => {}
-        }
+    /// Opens a second LCD port that never finds a tx by hash (`no-index`); returns its base URL.
+    pub fn no_index_listener(&self) -> Result<String> {
+        let url = self.extra_listener()?;
+        self.inject_on(&url, Fault::NoIndex);
+        Ok(url)
     }
 
     /// The `/devnet/stats` document.
@@ -277,13 +367,11 @@ impl Devnet {
     fn stop(&mut self) {
         *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.shared.stop_cv.notify_all();
-        let mut listeners = std::mem::take(&mut *self.lock_listeners());
-        for (l, handle) in listeners.iter_mut() {
+        let acceptors = std::mem::take(&mut *self.lock_acceptors());
+        for (l, handle) in self.shared.listeners().iter().zip(acceptors) {
             // Wake the blocking accept so the acceptor sees the stop flag.
             let _ = TcpStream::connect_timeout(&l.addr, Duration::from_millis(500));
-            if let Some(h) = handle.take() {
-                let _ = h.join();
-            }
+            let _ = handle.join();
         }
         if let Some(h) = self.producer.take() {
             let _ = h.join();
@@ -293,6 +381,7 @@ impl Devnet {
         for h in conns {
             let _ = h.join();
         }
+        state::save_shared(&self.shared);
     }
 }
 
@@ -311,24 +400,4 @@ pub fn throwaway_wallet(seed: u64) -> Result<(Secret<String>, Wallet)> {
     let words = Secret::new(mnemonic.to_string());
     let wallet = Wallet::from_mnemonic(&words)?;
     Ok((words, wallet))
-}
-
-/// The block producer: one block every `block_ms` of wall-clock time.
-fn spawn_producer(shared: Arc<Shared>) -> Result<JoinHandle<()>> {
-    let interval = Duration::from_millis(shared.cfg.block_ms.max(1));
-    std::thread::Builder::new()
-        .name("devnet-blocks".into())
-        .spawn(move || {
-            let mut next = Instant::now() + interval;
-            loop {
-                let wait = next.saturating_duration_since(Instant::now());
-                if shared.wait_stop(wait) {
-                    return;
-                }
-                let height = shared.chain().next_block(clock::system_now_utc());
-                log::trace!("devnet: block {height}");
-                next += interval;
-            }
-        })
-        .map_err(|e| Error::io("devnet: start the block producer", e))
 }

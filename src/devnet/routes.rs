@@ -8,29 +8,34 @@ use base64::Engine;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
-use super::chain::{Block, Chain, TxRecord};
+use super::chain::{Block, Chain};
 use super::http::{Reply, Request};
-use super::mempool::{gas_used, CheckResult};
-use super::{verifier, Shared};
+use super::{tx_routes, Shared};
 use crate::io::clock;
 use crate::logic::emissions::Emissions;
+use crate::logic::hex;
+use crate::logic::wallet::sha256;
 
-fn error(status: u16, code: u32, message: &str) -> Reply {
+pub(super) fn error(status: u16, code: u32, message: &str) -> Reply {
     Reply::json(
         status,
         &json!({"code": code, "message": message, "details": []}),
     )
 }
 
-fn ok(body: Value) -> Reply {
+pub(super) fn ok(body: Value) -> Reply {
     Reply::json(200, &body)
 }
 
 /// Answers one request.
 pub fn route(shared: &Shared, req: &Request) -> Reply {
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    if let Some(refused) = historical(shared, req, &segs) {
+        return refused;
+    }
     match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["devnet", "stats"]) => ok(shared.chain().stats_json()),
+        ("GET", ["devnet", "txs"]) => ok(shared.chain().txlog.to_json()),
         ("GET", ["status"]) => ok(rpc_result(status(&shared.chain()))),
         ("GET", ["block"]) => block_rpc(&shared.chain(), req.query("height")),
         ("POST", [""]) => json_rpc(shared, &req.body),
@@ -56,13 +61,45 @@ pub fn route(shared: &Shared, req: &Request) -> Reply {
             ok(node_info(&shared.chain()))
         }
         ("POST", ["cosmos", "tx", "v1beta1", "simulate"]) => {
-            simulate(&mut shared.chain(), &req.body)
+            tx_routes::simulate(&shared.chain(), &req.body)
         }
-        ("POST", ["cosmos", "tx", "v1beta1", "txs"]) => broadcast(&mut shared.chain(), &req.body),
-        ("GET", ["cosmos", "tx", "v1beta1", "txs", hash]) => get_tx(&shared.chain(), hash),
+        ("POST", ["cosmos", "tx", "v1beta1", "txs"]) => {
+            tx_routes::broadcast(&mut shared.chain(), &req.body)
+        }
+        ("GET", ["cosmos", "tx", "v1beta1", "txs", hash]) => {
+            tx_routes::get_tx(&mut shared.chain(), hash, req)
+        }
+        ("GET", ["broadcast_tx_sync"]) => {
+            let tx = req.query("tx").unwrap_or("");
+            tx_routes::rpc_broadcast(&mut shared.chain(), json!(-1), tx)
+        }
+        ("GET", ["tx"]) => {
+            let hash = req.query("hash").unwrap_or("");
+            tx_routes::rpc_tx(&mut shared.chain(), json!(-1), hash, Some(req))
+        }
+        ("GET", ["abci_query"]) => tx_routes::rpc_abci_query(&shared.chain(), json!(-1)),
         ("GET", ["feemarket", "v1", "gas_price", denom]) => gas_price(&shared.chain(), denom),
-        ("GET", ["cosmos", "upgrade", "v1beta1", "current_plan"]) => ok(json!({"plan": null})),
+        ("GET", ["cosmos", "upgrade", "v1beta1", "current_plan"]) => ok(shared.upgrade_plan()),
         (_, _) => error(404, 5, "Not Found"),
+    }
+}
+
+/// `x-cosmos-block-height` on a state query: the latest height is served;
+/// the devnet keeps no older state, so any other height is refused with 400.
+fn historical(shared: &Shared, req: &Request, segs: &[&str]) -> Option<Reply> {
+    let h = req.header("x-cosmos-block-height")?;
+    if !matches!(segs.first(), Some(&"emissions" | &"cosmos" | &"feemarket")) {
+        return None;
+    }
+    let latest = shared.chain().height();
+    match h.trim().parse::<u64>() {
+        Ok(n) if n == latest || n == 0 => None,
+        Ok(n) => Some(error(
+            400,
+            3,
+            &format!("the devnet keeps no historical state: height {n} is not the latest height {latest}"),
+        )),
+        Err(_) => Some(error(400, 3, &format!("invalid height {h:?} in x-cosmos-block-height"))),
     }
 }
 
@@ -113,15 +150,42 @@ fn status(chain: &Chain) -> Value {
     })
 }
 
-fn header(chain: &Chain, b: &Block) -> Value {
+/// A header whose `bytes` fields are rendered by `enc`: base64 on the LCD
+/// gateway, upper-case hex on CometBFT RPC.
+fn header(chain: &Chain, b: &Block, enc: fn(&[u8]) -> String) -> Value {
+    let prev = chain
+        .block(b.height.saturating_sub(1))
+        .filter(|p| p.height < b.height);
+    let hash = |h: &str| enc(&hex::decode(h).unwrap_or_default());
+    let derived = |what: &str| {
+        enc(&sha256(
+            format!("{}/{what}/{}", chain.chain_id, b.height).as_bytes(),
+        ))
+    };
+    let data_hash = enc(&sha256(
+        &b.txs.iter().flat_map(|t| sha256(t)).collect::<Vec<u8>>(),
+    ));
+    let prev_hash = prev.map_or(String::new(), |p| hash(&p.hash));
     json!({
         "version": {"block": "11", "app": "0"},
         "chain_id": chain.reported_chain_id(),
         "height": b.height.to_string(),
         "time": time_text(b),
-        "last_block_id": {"hash": "", "part_set_header": {"total": 0, "hash": ""}},
-        "proposer_address": "allovalcons1devnet"
+        "last_block_id": {"hash": prev_hash, "part_set_header": {"total": 1, "hash": prev_hash}},
+        "last_commit_hash": derived("commit"), "data_hash": data_hash,
+        "validators_hash": derived("validators"), "next_validators_hash": derived("validators"),
+        "consensus_hash": derived("consensus"), "app_hash": derived("app"),
+        "last_results_hash": derived("results"), "evidence_hash": enc(&sha256(b"")),
+        "proposer_address": enc(&sha256(b"devnet validator")[..20])
     })
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    hex::encode_upper(bytes)
 }
 
 fn block(chain: &Chain, h: &str) -> Reply {
@@ -139,11 +203,15 @@ fn block(chain: &Chain, h: &str) -> Reply {
         );
         return error(404, 5, &msg);
     };
-    let head = header(chain, b);
+    let head = header(chain, b, b64);
+    let mut sdk_head = head.clone();
+    sdk_head["proposer_address"] = json!("allovalcons1devnetdevnetdevnetdevnetdevne0t9r4h");
+    let txs: Vec<String> = b.txs.iter().map(|t| b64(t)).collect();
+    let id = b64(&hex::decode(&b.hash).unwrap_or_default());
     ok(json!({
-        "block_id": {"hash": b.hash, "part_set_header": {"total": 1, "hash": b.hash}},
-        "block": {"header": head, "data": {"txs": []}, "evidence": {"evidence": []}, "last_commit": null},
-        "sdk_block": {"header": head, "data": {"txs": []}, "evidence": {"evidence": []}, "last_commit": null}
+        "block_id": {"hash": id, "part_set_header": {"total": 1, "hash": id}},
+        "block": {"header": head, "data": {"txs": txs}, "evidence": {"evidence": []}, "last_commit": null},
+        "sdk_block": {"header": sdk_head, "data": {"txs": txs}, "evidence": {"evidence": []}, "last_commit": null}
     }))
 }
 
@@ -158,8 +226,11 @@ fn block_rpc(chain: &Chain, height: Option<&str>) -> Reply {
     };
     match b {
         Some(b) => ok(rpc_result(json!({
-            "block_id": {"hash": b.hash},
-            "block": {"header": header(chain, b), "data": {"txs": []}}
+            "block_id": {"hash": b.hash, "parts": {"total": 1, "hash": b.hash}},
+            "block": {
+                "header": header(chain, b, hex_upper),
+                "data": {"txs": b.txs.iter().map(|t| b64(t)).collect::<Vec<_>>()}
+            }
         }))),
         None => ok(
             json!({"jsonrpc": "2.0", "id": -1, "error": {"code": -32603, "message": "Internal error", "data": "height is not available"}}),
@@ -167,7 +238,7 @@ fn block_rpc(chain: &Chain, height: Option<&str>) -> Reply {
     }
 }
 
-/// CometBFT JSON-RPC over HTTP POST: `status` and `broadcast_tx_sync`.
+/// CometBFT JSON-RPC over HTTP POST: `status`, `broadcast_tx_sync`, `tx`, `abci_query`.
 fn json_rpc(shared: &Shared, body: &[u8]) -> Reply {
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return ok(
@@ -178,19 +249,14 @@ fn json_rpc(shared: &Shared, body: &[u8]) -> Reply {
     let result = match req.get("method").and_then(Value::as_str) {
         Some("status") => status(&shared.chain()),
         Some("broadcast_tx_sync") => {
-            let tx = req
-                .pointer("/params/tx")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(tx) else {
-                return ok(
-                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "Invalid params", "data": "tx is not base64"}}),
-                );
-            };
-            let r = shared.chain().check_tx(&bytes);
-            let (code, codespace, log) = refusal_parts(&r);
-            json!({"code": code, "data": "", "log": log, "codespace": codespace, "hash": r.hash})
+            let tx = req.pointer("/params/tx").and_then(Value::as_str);
+            return tx_routes::rpc_broadcast(&mut shared.chain(), id, tx.unwrap_or(""));
         }
+        Some("tx") => {
+            let hash = req.pointer("/params/hash").and_then(Value::as_str);
+            return tx_routes::rpc_tx(&mut shared.chain(), id, hash.unwrap_or(""), None);
+        }
+        Some("abci_query") => return tx_routes::rpc_abci_query(&shared.chain(), id),
         other => {
             let data = format!(
                 "method {:?} is not served by the devnet",
@@ -202,13 +268,6 @@ fn json_rpc(shared: &Shared, body: &[u8]) -> Reply {
         }
     };
     ok(json!({"jsonrpc": "2.0", "id": id, "result": result}))
-}
-
-fn refusal_parts(r: &CheckResult) -> (u32, String, String) {
-    match &r.refusal {
-        Some(f) => (f.code, f.codespace.to_string(), f.log.clone()),
-        None => (0, String::new(), String::new()),
-    }
 }
 
 fn emissions(chain: &Chain, version: &str, rest: &[&str], req: &Request) -> Reply {
@@ -244,10 +303,10 @@ fn emissions(chain: &Chain, version: &str, rest: &[&str], req: &Request) -> Repl
                 "next_window_end_block": (next + chain.window_blocks).to_string(),
                 "is_topic_active": topic_ok(t)
             });
-            if let Some(addr) = req.query("address") {
-                v["is_registered"] = json!(chain.registered.contains(addr));
-                v["is_whitelisted"] = json!(true);
-            }
+            // The gateway always emits both (proto3 defaults without an address).
+            let addr = req.query("address");
+            v["is_registered"] = json!(addr.is_some_and(|a| chain.registered.contains(a)));
+            v["is_whitelisted"] = json!(addr.is_some_and(|a| chain.is_whitelisted(a)));
             ok(v)
         }
         ["is_worker_nonce_unfulfilled", t, h] => {
@@ -259,10 +318,22 @@ fn emissions(chain: &Chain, version: &str, rest: &[&str], req: &Request) -> Repl
         ["worker_registered", t, addr] => {
             ok(json!({"is_registered": topic_ok(t) && chain.registered.contains(*addr)}))
         }
-        ["can_submit_worker_payload", t, _] => {
-            ok(json!({"can_submit_worker_payload": topic_ok(t)}))
+        ["can_submit_worker_payload", t, addr] => {
+            let can = topic_ok(t) && chain.is_whitelisted(addr);
+            ok(json!({"can_submit_worker_payload": can}))
         }
+        ["is_topic_worker_whitelist_enabled", t] => {
+            let on = topic_ok(t) && chain.whitelist.is_some();
+            ok(json!({"is_topic_worker_whitelist_enabled": on}))
+        }
+        ["is_whitelisted_topic_worker", t, addr] => {
+            let member = topic_ok(t) && chain.whitelist.as_ref().is_some_and(|w| w.contains(*addr));
+            ok(json!({"is_whitelisted_topic_worker": member}))
+        }
+        ["is_whitelisted_global_worker", _] => ok(json!({"is_whitelisted_global_worker": false})),
+        ["latest_network_inferences", t] if topic_ok(t) => ok(network_inferences(chain)),
         ["topics", t, "workers", addr, kind] if topic_ok(t) => latest(chain, addr, kind),
+        ["epochs", t, rest @ ..] => super::scheduler::route(chain, t, rest),
         _ => error(404, 5, "Not Found"),
     }
 }
@@ -287,6 +358,49 @@ fn latest(chain: &Chain, addr: &str, kind: &str) -> Reply {
         body["values"] = json!([{"label": "y", "value": inf.value}]);
     }
     ok(json!({ want: body }))
+}
+
+/// `latest_network_inferences`: the inferences admitted for the newest
+/// nonce that has any, their mean as the combined value (no weighting).
+fn network_inferences(chain: &Chain) -> Value {
+    let newest = chain.latest.values().map(|i| i.nonce).max().unwrap_or(0);
+    let at_newest: Vec<(&String, &str)> = chain
+        .latest
+        .iter()
+        .filter(|(_, i)| i.nonce == newest)
+        .map(|(w, i)| (w, i.value.as_str()))
+        .collect();
+    let values: Vec<f64> = at_newest
+        .iter()
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let combined = if values.is_empty() {
+        "0".to_string()
+    } else {
+        crate::logic::decimal::canonical(values.iter().sum::<f64>() / values.len() as f64)
+            .unwrap_or_else(|_| "0".into())
+    };
+    let inferers: Vec<Value> = at_newest
+        .iter()
+        .map(|(w, v)| match chain.emissions {
+            Emissions::V10 => {
+                json!({"worker": w, "value": v, "values": [{"label": "y", "value": v}]})
+            }
+            Emissions::V9 => json!({"worker": w, "value": v}),
+        })
+        .collect();
+    json!({
+        "network_inferences": {
+            "topic_id": chain.topic_id.to_string(), "reputer_request_nonce": null, "reputer": "",
+            "extra_data": null, "combined_value": combined, "inferer_values": inferers,
+            "forecaster_values": [], "naive_value": combined, "one_out_inferer_values": [],
+            "one_out_forecaster_values": [], "one_in_forecaster_values": [],
+            "forecast_implied_inferences": []
+        },
+        "inferer_weights": [], "forecaster_weights": [],
+        "inference_block_height": newest.to_string(), "loss_block_height": "0",
+        "confidence_interval_raw_percentiles": [], "confidence_interval_values": []
+    })
 }
 
 fn params(chain: &Chain) -> Value {
@@ -378,79 +492,5 @@ fn gas_price(chain: &Chain, denom: &str) -> Reply {
     if denom != "uallo" {
         return error(404, 5, &format!("denom {denom} not found"));
     }
-    ok(json!({"price": {"denom": "uallo", "amount": format!("{:.18}", chain.min_gas_price)}}))
-}
-
-/// The `tx_bytes` of a simulate or broadcast body.
-fn tx_bytes(body: &[u8]) -> Result<Vec<u8>, Reply> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|_| error(400, 3, "request body is not JSON"))?;
-    let b64 = v
-        .get("tx_bytes")
-        .and_then(Value::as_str)
-        .ok_or_else(|| error(400, 3, "tx_bytes is missing"))?;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| error(400, 3, "tx_bytes is not base64"))
-}
-
-fn simulate(chain: &mut Chain, body: &[u8]) -> Reply {
-    let bytes = match tx_bytes(body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let tx = match verifier::decode_tx(&bytes) {
-        Ok(tx) => tx,
-        Err(e) => return error(400, e.code(), &e.to_string()),
-    };
-    if let Some(a) = chain.accounts.get(&tx.signer) {
-        if a.check_sequence != tx.sequence {
-            let m = format!(
-                "account sequence mismatch, expected {}, got {}: incorrect account sequence",
-                a.check_sequence, tx.sequence
-            );
-            return error(400, 2, &m);
-        }
-    }
-    // A simulated tx carries an empty signature; add the 64 bytes the signed one will have.
-    let gas = gas_used(bytes.len() + 64);
-    ok(json!({
-        "gas_info": {"gas_wanted": "0", "gas_used": gas.to_string()},
-        "result": {"data": "", "log": "", "events": [], "msg_responses": []}
-    }))
-}
-
-fn broadcast(chain: &mut Chain, body: &[u8]) -> Reply {
-    let bytes = match tx_bytes(body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let r = chain.check_tx(&bytes);
-    let (code, codespace, raw_log) = refusal_parts(&r);
-    ok(json!({"tx_response": {
-        "height": "0", "txhash": r.hash, "codespace": codespace, "code": code, "data": "",
-        "raw_log": raw_log, "logs": [], "info": "", "gas_wanted": "0", "gas_used": "0",
-        "tx": null, "timestamp": "", "events": []
-    }}))
-}
-
-fn tx_response(t: &TxRecord) -> Value {
-    let events: Vec<Value> = t.events.iter().map(|e| e.to_json()).collect();
-    json!({
-        "height": t.height.to_string(), "txhash": t.hash, "codespace": t.codespace, "code": t.code,
-        "data": "", "raw_log": t.raw_log, "logs": [], "info": "",
-        "gas_wanted": t.gas_wanted.to_string(), "gas_used": t.gas_used.to_string(),
-        "tx": {"@type": "/cosmos.tx.v1beta1.Tx"},
-        "timestamp": t.time.format(&Rfc3339).unwrap_or_default(), "events": events
-    })
-}
-
-fn get_tx(chain: &Chain, hash: &str) -> Reply {
-    match chain.txs.get(&hash.to_uppercase()) {
-        Some(t) => ok(json!({
-            "tx": {"body": {"messages": [], "memo": t.memo, "timeout_height": t.timeout_height.to_string()}},
-            "tx_response": tx_response(t)
-        })),
-        None => error(404, 5, &format!("tx not found: {hash}")),
-    }
+    ok(json!({"price": {"denom": "uallo", "amount": format!("{:.18}", chain.gas_price)}}))
 }

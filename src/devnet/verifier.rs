@@ -6,7 +6,9 @@
 
 use crate::logic::{tx, wallet};
 
-pub use crate::logic::verify::{decode_tx, verify_tx, Msg, Reject, VerifiedTx};
+pub use crate::logic::verify::{
+    check_address, decode_tx, validate_message, verify_tx, Msg, Reject, VerifiedTx,
+};
 
 /// Checks the TxRaw's single signature against SIGN_MODE_DIRECT's SignDoc
 /// for `chain_id` and `account_number`; false on any malformed input.

@@ -1,7 +1,10 @@
 //! The CometBFT `/websocket` endpoint: JSON-RPC subscribe / unsubscribe with
 //! a `tm.event='NewBlockEvents' AND type.attr='value'` query, one
-//! `NewBlockEvents` frame per block that matches, server pings, and the
-//! websocket faults (drop, silent). Uses tungstenite's server side on the
+//! `NewBlockEvents` frame per block that matches, and CometBFT's limits:
+//! a ping every `ws_ping_ms`, a client that sends nothing (not even a pong)
+//! for `ws_read_wait_ms` is dropped, at most 5 subscriptions per
+//! connection, queries up to 512 bytes. Also the websocket faults (drop,
+//! silent). Uses tungstenite's server side on the
 //! connection `http.rs` already read the request head from.
 
 use std::io::{Read, Write};
@@ -131,8 +134,11 @@ pub fn serve(shared: &Shared, me: &Listener, stream: TcpStream, pre: Vec<u8>) {
         subs: Vec::new(),
         seen: shared.chain().height(),
         last_ping: Instant::now(),
+        last_heard: Instant::now(),
+        ping: Duration::from_millis(shared.cfg.ws_ping_ms.max(1)),
+        read_wait: Duration::from_millis(shared.cfg.ws_read_wait_ms.max(1)),
     };
-    let ping = Duration::from_millis(shared.cfg.ws_ping_ms.max(1));
+    let mut silent = false;
     loop {
         if shared.stopping() {
             let _ = ws.close(None);
@@ -140,29 +146,55 @@ pub fn serve(shared: &Shared, me: &Listener, stream: TcpStream, pre: Vec<u8>) {
             return;
         }
         if serial < me.ws_drop_below.load(Ordering::SeqCst) {
+            shared.chain().stats.fired("drop-ws");
             let _ = raw.shutdown(Shutdown::Both);
             return;
         }
         if serial < me.ws_silent_below.load(Ordering::SeqCst) {
+            if !std::mem::replace(&mut silent, true) {
+                shared.chain().stats.fired("silent-ws");
+            }
             shared.wait_stop(Duration::from_millis(50));
             continue;
         }
-        if conn.step(shared, &mut ws, ping).is_none() {
+        if conn.step(shared, &mut ws).is_none() {
+            return;
+        }
+        if conn.last_heard.elapsed() >= conn.read_wait {
+            // CometBFT's read deadline: the connection ends, no close frame.
+            log::debug!(
+                "devnet: websocket client silent for {:?}; dropped",
+                conn.read_wait
+            );
+            let _ = raw.shutdown(Shutdown::Both);
             return;
         }
     }
 }
 
+/// CometBFT's default `max_subscriptions_per_client`.
+pub const MAX_SUBSCRIPTIONS: usize = 5;
+/// CometBFT's longest subscription query.
+const MAX_QUERY_LEN: usize = 512;
+
 struct Conn {
     subs: Vec<(Value, Query)>,
     seen: u64,
     last_ping: Instant,
+    /// When the client last sent anything (a frame, a ping or a pong).
+    last_heard: Instant,
+    ping: Duration,
+    read_wait: Duration,
 }
 
 impl Conn {
     /// One turn: read a message (or time out), send new block frames, ping.
-    fn step(&mut self, shared: &Shared, ws: &mut WebSocket<Replay>, ping: Duration) -> Option<()> {
-        match ws.read() {
+    fn step(&mut self, shared: &Shared, ws: &mut WebSocket<Replay>) -> Option<()> {
+        let read = ws.read();
+        if read.is_ok() {
+            self.last_heard = Instant::now();
+        }
+        match read {
             Ok(Message::Text(t)) => {
                 let answer = self.rpc(t.as_str());
                 ws.send(Message::text(answer.to_string())).ok()?;
@@ -199,7 +231,7 @@ impl Conn {
                 }
             }
         }
-        if self.last_ping.elapsed() >= ping {
+        if self.last_ping.elapsed() >= self.ping {
             self.last_ping = Instant::now();
             ws.send(Message::Ping(Vec::new().into())).ok()?;
         }
@@ -219,6 +251,16 @@ impl Conn {
         let method = req.get("method").and_then(Value::as_str).unwrap_or("");
         let error = |code: i64, message: &str, data: String| json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": data}});
         match method {
+            "subscribe" if self.subs.len() >= MAX_SUBSCRIPTIONS => error(
+                -32603,
+                "Internal error",
+                format!("max_subscriptions_per_client {MAX_SUBSCRIPTIONS} reached"),
+            ),
+            "subscribe" if query.len() > MAX_QUERY_LEN => error(
+                -32603,
+                "Internal error",
+                "maximum query length exceeded".into(),
+            ),
             "subscribe" => match Query::parse(query) {
                 Ok(q) if self.subs.iter().any(|(_, s)| s.text == q.text) => {
                     error(-32603, "Internal error", "already subscribed".into())

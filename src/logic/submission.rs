@@ -38,6 +38,9 @@
 //! | `Sending` first | `RecordFailed` | `Idle` | `Later`: the bytes never left |
 //! | `Done` | `RecordFailed` | `Done` | `Finish` again |
 //! | any other | `RecordFailed` | same | `Later` |
+//!
+//! Re-signing spends `logic::submit::Budget`: 3 after sdk/32, 2 price
+//! raises after sdk/13, 1 gas raise after sdk/11; then the nonce is dropped.
 
 use crate::logic::chain_json::TxResponse;
 use crate::logic::ledger;

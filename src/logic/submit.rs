@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::logic::emissions::Emissions;
+use crate::logic::synthetic::{splitmix64, GAMMA};
 
 /// Gas limit used when simulation fails.
 pub const GAS_FALLBACK: u64 = 300_000;
@@ -257,11 +258,8 @@ pub fn runway_days(
 /// [0.5, 1.0) drawn from `seed` (splitmix64), so many workers do not stampede.
 pub fn backoff(attempt: u32, seed: u64) -> Duration {
     let base = Duration::from_secs(1u64 << attempt.min(6)).min(BACKOFF_CAP);
-    // splitmix64 of (seed, attempt): every input bit reaches the top bits.
-    let mut x = seed.wrapping_add((u64::from(attempt) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
+    // The attempt-th splitmix64 output of `seed`: every input bit reaches the top bits.
+    let x = splitmix64(seed.wrapping_add(u64::from(attempt).wrapping_mul(GAMMA)));
     let jitter = 0.5 + (x >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
     base.mul_f64(jitter)
 }

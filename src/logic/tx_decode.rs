@@ -42,12 +42,14 @@ pub struct Auth {
     pub gas_limit: u64,
 }
 
-/// A decoded worker message.
+/// A decoded worker message of either emissions version: the one message
+/// type of the verifier, the devnet and the tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Insert {
         emissions: Emissions,
         sender: String,
+        /// The worker data bundle; `None` when the message has none.
         bundle: Option<Box<WorkerDataBundle>>,
     },
     Register {
@@ -57,6 +59,71 @@ pub enum Message {
         owner: String,
         is_reputer: bool,
     },
+}
+
+impl Message {
+    pub fn emissions(&self) -> Emissions {
+        match self {
+            Message::Insert { emissions, .. } | Message::Register { emissions, .. } => *emissions,
+        }
+    }
+
+    pub fn sender(&self) -> &str {
+        match self {
+            Message::Insert { sender, .. } | Message::Register { sender, .. } => sender,
+        }
+    }
+
+    /// The worker data bundle of an insert (None for a register or a nil bundle).
+    pub fn worker_bundle(&self) -> Option<&WorkerDataBundle> {
+        match self {
+            Message::Insert { bundle, .. } => bundle.as_deref(),
+            Message::Register { .. } => None,
+        }
+    }
+
+    /// An insert's worker (bundle field 1); "" otherwise.
+    pub fn worker(&self) -> &str {
+        self.worker_bundle().map_or("", |w| w.worker.as_str())
+    }
+
+    /// An insert's topic (bundle field 3), a register's topic.
+    pub fn topic_id(&self) -> u64 {
+        match self {
+            Message::Insert { .. } => self.worker_bundle().map_or(0, |w| w.topic_id),
+            Message::Register { topic_id, .. } => *topic_id,
+        }
+    }
+
+    /// An insert's nonce block height (0 when absent or not an insert).
+    pub fn nonce(&self) -> i64 {
+        self.worker_bundle().and_then(|w| w.nonce).unwrap_or(0)
+    }
+
+    fn inference(&self) -> Option<&Inference> {
+        self.worker_bundle()?.bundle.as_ref()?.inference.as_ref()
+    }
+
+    /// The inference's canonical decimal: `values[0]` (v10) or `value`.
+    pub fn value(&self) -> Option<String> {
+        self.inference().map(|i| match i.values.first() {
+            Some((_, v)) => v.clone(),
+            None => i.value.clone(),
+        })
+    }
+
+    /// The inference's labeled values (v10; empty otherwise).
+    pub fn labeled_values(&self) -> &[(String, String)] {
+        self.inference().map_or(&[], |i| i.values.as_slice())
+    }
+
+    /// The forecast elements (inferer, canonical decimal).
+    pub fn forecasts(&self) -> Vec<(String, String)> {
+        self.worker_bundle()
+            .and_then(|w| w.bundle.as_ref()?.forecast.as_ref())
+            .map(|f| f.elements.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// Calls `f` for each field of the message `buf`.

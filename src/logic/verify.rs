@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::logic::emissions::Emissions;
 use crate::logic::hex;
 use crate::logic::tx::{self, WorkerDataBundle, SIGN_MODE_DIRECT};
-use crate::logic::tx_decode::{self, Auth, Message, RawTx};
+use crate::logic::tx_decode::{self, Auth, RawTx};
 use crate::logic::wallet::{address_from_pubkey, verify_sha256, HRP};
 
 /// Why the chain refuses a transaction, with the sdk error class it uses.
@@ -29,6 +29,10 @@ pub enum Reject {
     Unauthorized(String),
     /// sdk 18: a message breaks a `Validate()` rule.
     InvalidRequest(String),
+    /// sdk 29: a nonce ≤ 0 or a topic id 0 (`ErrInvalidType` in `Validate()`).
+    InvalidType(String),
+    /// sdk 7: an address that is not valid `allo` bech32 of 20 or 32 bytes.
+    InvalidAddress(String),
     /// sdk 28: the chain id is not this chain's (decided by the caller, e.g.
     /// the devnet; a wrong chain id in the SignDoc shows here as Unauthorized).
     InvalidChainId(String),
@@ -41,6 +45,8 @@ impl Reject {
             Reject::TxDecode(_) => 2,
             Reject::Unauthorized(_) => 4,
             Reject::InvalidRequest(_) => 18,
+            Reject::InvalidType(_) => 29,
+            Reject::InvalidAddress(_) => 7,
             Reject::InvalidChainId(_) => 28,
         }
     }
@@ -51,6 +57,8 @@ impl Reject {
             Reject::TxDecode(m)
             | Reject::Unauthorized(m)
             | Reject::InvalidRequest(m)
+            | Reject::InvalidType(m)
+            | Reject::InvalidAddress(m)
             | Reject::InvalidChainId(m) => m,
         }
     }
@@ -62,6 +70,8 @@ impl fmt::Display for Reject {
             Reject::TxDecode(_) => "tx parse error",
             Reject::Unauthorized(_) => "unauthorized",
             Reject::InvalidRequest(_) => "invalid request",
+            Reject::InvalidType(_) => "invalid type",
+            Reject::InvalidAddress(_) => "invalid address",
             Reject::InvalidChainId(_) => "invalid chain-id",
         };
         write!(f, "{}: {class}", self.message())
@@ -92,90 +102,25 @@ pub struct VerifiedTx {
     pub messages: Vec<Msg>,
 }
 
-/// A worker message of either emissions version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Msg {
-    InsertPayload {
-        emissions: Emissions,
-        sender: String,
-        worker: String,
-        topic_id: u64,
-        nonce: i64,
-        /// Canonical decimal of the inference: `values[0]` (v10) or `value`.
-        value: Option<String>,
-        /// (inferer, canonical decimal).
-        forecasts: Vec<(String, String)>,
-    },
-    Register {
-        emissions: Emissions,
-        sender: String,
-        topic_id: u64,
-        owner: String,
-        is_reputer: bool,
-    },
-}
+/// A worker message of either emissions version (the decoder's type).
+pub use crate::logic::tx_decode::Message as Msg;
 
 /// Everything decoded, including what only verification needs.
 struct Decoded {
     tx: VerifiedTx,
     raw: RawTx,
     auth: Auth,
-    /// Per message: the decoded worker bundle of an InsertWorkerPayloadRequest.
-    bundles: Vec<Option<(Emissions, WorkerDataBundle)>>,
-}
-
-fn insert_msg(em: Emissions, sender: String, wdb: Option<&WorkerDataBundle>) -> Msg {
-    let empty = WorkerDataBundle::default();
-    let w = wdb.unwrap_or(&empty);
-    let bundle = w.bundle.clone().unwrap_or_default();
-    let value = bundle.inference.as_ref().map(|i| match i.values.first() {
-        Some((_, v)) => v.clone(),
-        None => i.value.clone(),
-    });
-    Msg::InsertPayload {
-        emissions: em,
-        sender,
-        worker: w.worker.clone(),
-        topic_id: w.topic_id,
-        nonce: w.nonce.unwrap_or(0),
-        value,
-        forecasts: bundle.forecast.map(|f| f.elements).unwrap_or_default(),
-    }
 }
 
 fn decode_all(tx_raw: &[u8]) -> Result<Decoded, Reject> {
     let raw = tx_decode::decode_tx_raw(tx_raw)?;
     let body = tx_decode::decode_body(&raw.body)?;
     let auth = tx_decode::decode_auth_info(&raw.auth_info)?;
-    let (mut messages, mut bundles) = (Vec::new(), Vec::new());
-    for (url, value) in &body.messages {
-        match tx_decode::decode_message(url, value)? {
-            Message::Insert {
-                emissions,
-                sender,
-                bundle,
-            } => {
-                messages.push(insert_msg(emissions, sender, bundle.as_deref()));
-                bundles.push(bundle.map(|w| (emissions, *w)));
-            }
-            Message::Register {
-                emissions,
-                sender,
-                topic_id,
-                owner,
-                is_reputer,
-            } => {
-                messages.push(Msg::Register {
-                    emissions,
-                    sender,
-                    topic_id,
-                    owner,
-                    is_reputer,
-                });
-                bundles.push(None);
-            }
-        }
-    }
+    let messages = body
+        .messages
+        .iter()
+        .map(|(url, value)| tx_decode::decode_message(url, value))
+        .collect::<crate::error::Result<Vec<Msg>>>()?;
     let pubkey = auth
         .pubkey
         .ok_or_else(|| Reject::TxDecode("the tx has no signer public key".into()))?;
@@ -189,12 +134,7 @@ fn decode_all(tx_raw: &[u8]) -> Result<Decoded, Reject> {
         timeout_height: body.timeout_height,
         messages,
     };
-    Ok(Decoded {
-        tx,
-        raw,
-        auth,
-        bundles,
-    })
+    Ok(Decoded { tx, raw, auth })
 }
 
 /// Decodes a TxRaw without checking any signature (what `/simulate` needs).
@@ -233,32 +173,33 @@ pub fn verify_tx(tx_raw: &[u8], chain_id: &str, account_number: u64) -> Result<V
             "must contain at least one message".into(),
         ));
     }
-    for (msg, bundle) in d.tx.messages.iter().zip(&d.bundles) {
-        let sender = match msg {
-            Msg::InsertPayload { sender, .. } | Msg::Register { sender, .. } => sender,
-        };
-        if *sender != d.tx.signer {
+    for msg in &d.tx.messages {
+        if msg.sender() != d.tx.signer {
             return Err(Reject::Unauthorized(format!(
-                "message sender {sender} is not the tx signer {}",
+                "message sender {} is not the tx signer {}",
+                msg.sender(),
                 d.tx.signer
             )));
         }
-        match (msg, bundle) {
-            (Msg::InsertPayload { .. }, Some((em, wdb))) => validate_worker_bundle(wdb, *em)?,
-            (Msg::InsertPayload { .. }, None) => {
-                return Err(Reject::InvalidRequest(
-                    "worker data bundle cannot be nil".into(),
-                ))
-            }
-            (
-                Msg::Register {
-                    topic_id, owner, ..
-                },
-                _,
-            ) => validate_register(*topic_id, owner)?,
-        }
+        validate_message(msg)?;
     }
     Ok(d.tx)
+}
+
+/// One message's `Validate()`: the worker bundle of an insert, the topic
+/// and owner of a register.
+pub fn validate_message(msg: &Msg) -> Result<(), Reject> {
+    match msg {
+        Msg::Insert {
+            emissions, bundle, ..
+        } => match bundle {
+            Some(wdb) => validate_worker_bundle(wdb, *emissions),
+            None => Err(invalid("worker data bundle cannot be nil")),
+        },
+        Msg::Register {
+            topic_id, owner, ..
+        } => validate_register(*topic_id, owner),
+    }
 }
 
 fn strip(e: Error) -> String {
@@ -270,20 +211,20 @@ fn strip(e: Error) -> String {
 
 fn validate_register(topic_id: u64, owner: &str) -> Result<(), Reject> {
     if topic_id == 0 {
-        return Err(Reject::InvalidRequest("topic id zero is reserved".into()));
+        return Err(Reject::InvalidType("topic id zero is reserved".into()));
     }
     check_address(owner, "owner")
 }
 
-/// `sdk.AccAddressFromBech32`: BIP-173 bech32 with the `allo` prefix.
-fn check_address(addr: &str, what: &str) -> Result<(), Reject> {
-    let bad = || Reject::InvalidRequest(format!("invalid {what} address {addr:?}"));
+/// `sdk.AccAddressFromBech32`: BIP-173 bech32 with the `allo` prefix and
+/// 20 or 32 bytes (sdk/7 otherwise).
+pub fn check_address(addr: &str, what: &str) -> Result<(), Reject> {
+    let bad = || Reject::InvalidAddress(format!("invalid {what} address {addr:?}"));
     let parsed = CheckedHrpstring::new::<Bech32>(addr).map_err(|_| bad())?;
     let len = parsed.byte_iter().len();
     if parsed.hrp().as_str() != HRP
         || addr.bytes().any(|b| b.is_ascii_uppercase())
-        || len == 0
-        || len > 255
+        || (len != 20 && len != 32)
     {
         return Err(bad());
     }
@@ -300,7 +241,9 @@ pub fn validate_worker_bundle(w: &WorkerDataBundle, em: Emissions) -> Result<(),
         .nonce
         .ok_or_else(|| invalid("worker data bundle nonce cannot be nil"))?;
     if nonce <= 0 {
-        return Err(invalid(format!("nonce block height {nonce} must be > 0")));
+        return Err(Reject::InvalidType(format!(
+            "nonce block height {nonce} must be > 0"
+        )));
     }
     if w.worker.is_empty() || w.pubkey.is_empty() {
         return Err(invalid("worker and public key cannot be empty"));
@@ -371,7 +314,9 @@ fn validate_part(
     nonce: i64,
 ) -> Result<(), Reject> {
     if topic_id == 0 {
-        return Err(invalid(format!("{part}: topic id zero is reserved")));
+        return Err(Reject::InvalidType(format!(
+            "{part}: topic id zero is reserved"
+        )));
     }
     check_address(who, role)?;
     if block_height < 0 {
@@ -421,4 +366,31 @@ pub fn verify_bundle_signature(
             strip(e)
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bech32::Hrp;
+
+    #[test]
+    fn addresses_are_allo_bech32_of_20_or_32_bytes() {
+        let addr = |hrp: &str, len: usize| {
+            bech32::encode::<Bech32>(Hrp::parse(hrp).unwrap(), &vec![7u8; len]).unwrap()
+        };
+        let check = |a: &str, ok: bool| {
+            let got = check_address(a, "worker");
+            assert_eq!(got.is_ok(), ok, "{a}: {got:?}");
+            if let Err(e) = got {
+                assert_eq!(e.code(), 7, "{a}");
+            }
+        };
+        check(&addr("allo", 20), true);
+        check(&addr("allo", 32), true);
+        check(&addr("allo", 21), false);
+        check(&addr("allo", 0), false);
+        check(&addr("cosmos", 20), false);
+        check(&addr("allo", 20).to_uppercase(), false);
+        check("allo1xyz", false);
+    }
 }

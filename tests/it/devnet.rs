@@ -20,8 +20,14 @@ use tungstenite::{Message, WebSocket};
 
 use crate::support;
 
+mod chain_rules; // the chain's codes, order and shapes: late tx, Validate codes, whitelist, labels, admission, blocks, txs, RPC
 mod command; // `allora-worker devnet` as a process: its settings lines and SIGTERM
+mod control; // /devnet/fault over HTTP (inject, list, clear) and reply-lost
 mod faults; // chain, HTTP and websocket faults, shutdown
+mod keepalive; // websocket pings, the read wait, 5 subscriptions per client, counted ws faults
+mod lifecycle; // halt:SECS, a restart on --state FILE, upgrade-v10-at:H
+mod scheduler; // --scheduler seconds: windows by block time, the epochs route, 404 in block mode
+mod strict; // the chain's strictness: tx dump, simulate 500, tx cache, lost replies, fees, gas
 mod vectors; // the shared vector transactions through CheckTx and DeliverTx
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -116,6 +122,14 @@ fn included(base: &str, hash: &str) -> Value {
         let (status, v) = get(base, &format!("/cosmos/tx/v1beta1/txs/{hash}"));
         (status == 200).then(|| v["tx_response"].clone())
     })
+}
+
+/// The event types of a `tx_response`.
+fn event_kinds(tx_response: &Value) -> Vec<&str> {
+    tx_response["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["type"].as_str()).collect())
+        .unwrap_or_default()
 }
 
 fn stats(devnet: &Devnet) -> Value {
@@ -406,7 +420,8 @@ impl Worker {
         tx::register_tx(&self.wallet, 67, &self.params(sequence, 3_000_000)).unwrap()
     }
 
-    fn open_nonce(&self) -> u64 {
+    /// The open window's nonce once at least `blocks` blocks remain in it.
+    fn open_nonce_within(&self, blocks: u64) -> u64 {
         wait_for("an open window", || {
             let s = ok(
                 &self.base,
@@ -418,9 +433,13 @@ impl Worker {
                 .as_str()?
                 .parse()
                 .ok()?;
-            (s["is_open"] == true && end >= h + 10)
+            (s["is_open"] == true && end >= h + blocks)
                 .then(|| s["current_nonce_block_height"].as_str()?.parse().ok())?
         })
+    }
+
+    fn open_nonce(&self) -> u64 {
+        self.open_nonce_within(10)
     }
 }
 
@@ -514,6 +533,11 @@ fn register_submit_duplicate_and_msg_errors_in_check_order() {
     );
     assert_eq!(s["duplicates"], 1);
     assert_eq!(s["rejected"], json!({"not_registered": 1, "duplicate": 1}));
+    assert_eq!(
+        s["included_by_nonce"],
+        json!({nonce.to_string(): {w.wallet.address(): 3}}),
+        "every included insert counts, failed ones too"
+    );
     // CheckTx errors: sequence, fee, timeout height, re-broadcast of pending bytes.
     let r = broadcast(&w.base, &w.payload(nonce, 9).tx_raw);
     assert_eq!(r["code"], 32);

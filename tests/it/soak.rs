@@ -4,7 +4,9 @@
 //! (scaled down only when fewer windows are asked for). Checks: zero
 //! duplicates; every qualifying window got exactly one accepted submission;
 //! RSS after all windows within 2 MB of RSS after 100; `events.jsonl`, the
-//! ledger and the devnet agree on every submitted nonce.
+//! ledger and the devnet agree on every submitted nonce. With
+//! `ALLORA_SOAK_TXS_DUMP=FILE` it also writes the devnet's `GET /devnet/txs`
+//! to FILE, which `.ci/run` hands to the independent judge.
 //!
 //! Time: a block stands for 5 s of the real chain, so "open at least 30 s
 //! after the last fault" is 6 blocks. Real-time effects of a fault (a hung
@@ -135,6 +137,22 @@ fn ledger_nonces(data: &Path) -> BTreeSet<u64> {
     out
 }
 
+/// Writes the devnet's `GET /devnet/txs` to `path`, for the CI judge
+/// (`tests/judge/run.sh`): set `ALLORA_SOAK_TXS_DUMP=FILE`.
+fn dump_txs(net: &Devnet, path: &str) {
+    let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
+        .call()
+        .expect("GET /devnet/txs");
+    let body = reply
+        .body_mut()
+        .with_config()
+        .limit(512 << 20)
+        .read_to_string()
+        .expect("the /devnet/txs body");
+    std::fs::write(path, body).unwrap_or_else(|e| panic!("write {path}: {e}"));
+    eprintln!("soak: devnet txs written to {path}");
+}
+
 #[test]
 fn soak_with_random_faults() {
     let windows: u64 = std::env::var("ALLORA_SOAK_WINDOWS")
@@ -228,6 +246,9 @@ fn soak(windows: u64, seed: u64) {
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "the worker did not stop");
         std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Ok(path) = std::env::var("ALLORA_SOAK_TXS_DUMP") {
+        dump_txs(&net, &path);
     }
     let stats = net.stats();
     let acc = accepted(&stats, &addr);

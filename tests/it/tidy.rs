@@ -1,6 +1,8 @@
-//! Tidy checks on the source tree: every file under `src/` opens with `//!`,
-//! and the code (not the comments) of `src/logic/` uses no I/O, clock, env,
-//! threads or logging.
+//! Tidy checks on the source tree: every file under `src/` opens with a
+//! well-formed `//!` module doc, the code (not the comments) of `src/logic/`
+//! uses no I/O, clock, env, threads or logging (nor `crate::io`, nor a
+//! grouped `use std::{..}` / `use crate::{..}` that could hide them), and
+//! the README code map names every file by its path.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +27,29 @@ fn src(sub: &str) -> Vec<PathBuf> {
     files
 }
 
+/// What is wrong with the `//!` module doc `text` opens with, if anything.
+fn module_doc_problem(text: &str) -> Option<&'static str> {
+    let doc: Vec<&str> = text.lines().take_while(|l| l.starts_with("//!")).collect();
+    let first = doc.first()?;
+    let prose: Vec<&str> = doc.iter().map(|l| l[3..].trim()).collect();
+    let words = prose.iter().flat_map(|l| l.split_whitespace()).count();
+    Some(if first.trim_end() == "//!" {
+        "its first line is empty"
+    } else if doc.iter().any(|l| l.len() > 3 && !l.starts_with("//! ")) {
+        "a doc line must be `//!` or `//! text`"
+    } else if prose.iter().any(|l| {
+        l.chars().any(|c| c.is_control() || c == '\u{FFFD}') || l.contains('Ã') || l.contains("â€")
+    }) {
+        "it has garbled characters"
+    } else if words < 8 {
+        "it is too short to say what the file owns"
+    } else if !prose.iter().rev().find(|l| !l.is_empty())?.ends_with('.') {
+        "it does not end with a full sentence"
+    } else {
+        return None;
+    })
+}
+
 #[test]
 fn every_source_file_opens_with_a_module_doc() {
     for file in src("") {
@@ -34,7 +59,49 @@ fn every_source_file_opens_with_a_module_doc() {
             "{} must open with //! saying what it owns",
             file.display()
         );
+        if let Some(problem) = module_doc_problem(&text) {
+            panic!(
+                "{}: the //! module doc is garbled: {problem}",
+                file.display()
+            );
+        }
     }
+}
+
+#[test]
+fn the_module_doc_check_catches_garbled_docs() {
+    let check = |doc: &str, ok: bool| {
+        assert_eq!(module_doc_problem(doc).is_none(), ok, "{doc:?}");
+    };
+    check(
+        "//! The devnet's HTTP server: one thread per connection, no chain paths.\nuse x;",
+        true,
+    );
+    check(
+        "//! Two lines that say\n//!\n//! what this file owns and must not do.\n",
+        true,
+    );
+    check(
+        "//!\n//! The text starts on the second line, which is not allowed.\n",
+        false,
+    );
+    check(
+        "//!The devnet's HTTP server: one thread per connection, no chain paths.\n",
+        false,
+    );
+    check(
+        "//! The devnet\u{FFFD}s HTTP server: one thread per connection, no paths.\n",
+        false,
+    );
+    check(
+        "//! The devnetÃ¢s HTTP server: one thread per connection, no paths.\n",
+        false,
+    );
+    check("//! Too short.\n", false);
+    check(
+        "//! The devnet's HTTP server: one thread per connection, no chain\n",
+        false,
+    );
 }
 
 /// Strips `//` comments (line and doc) so that prose may mention what code must not use.
@@ -65,6 +132,8 @@ fn logic_is_pure() {
         "println!",
         "eprintln!",
         "print!(",
+        "crate::io",
+        "super::io",
     ];
     for file in src("logic") {
         let code = code_only(&std::fs::read_to_string(&file).unwrap());
@@ -75,24 +144,57 @@ fn logic_is_pure() {
                 file.display()
             );
         }
+        if let Some(line) = hidden_import(&code) {
+            panic!(
+                "{}: {line:?} groups std or crate paths, which hides what it imports; write one path per use",
+                file.display()
+            );
+        }
     }
+}
+
+/// A `use std::{..}` or `use crate::{..}` line (whose group could hide
+/// `fs`, `net` or `io` from the checks above), if `code` has one.
+fn hidden_import(code: &str) -> Option<&str> {
+    code.lines().map(str::trim).find(|l| {
+        let l = l.strip_prefix("pub ").unwrap_or(l);
+        [
+            "use std::{",
+            "use ::std::{",
+            "use crate::{",
+            "use super::{",
+            "use core::{",
+        ]
+        .iter()
+        .any(|p| l.replace(' ', "").starts_with(&p.replace(' ', "")))
+    })
 }
 
 #[test]
 fn the_check_itself_catches_a_violation() {
     assert!(code_only("let x = std::fs::read(p); // fine").contains("std::fs"));
     assert!(!code_only("// std::fs is not used here").contains("std::fs"));
+    assert!(hidden_import("use std::{fs, time::Duration};").is_some());
+    assert!(hidden_import("pub use crate::{io::http, logic::hex};").is_some());
+    assert!(hidden_import("use std::time::{Duration, Instant};").is_none());
+    assert!(hidden_import("use crate::error::{Error, Result};").is_none());
 }
 
 #[test]
 fn readme_names_every_source_file_and_config_key() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for file in src("") {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        // By path: mod.rs, chain.rs and market.rs each exist several times.
+        let path = file
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(
-            readme.contains(&name),
-            "README code map does not mention {name}"
+            readme.contains(&format!("`{path}`")),
+            "README code map does not list `{path}`"
         );
     }
     for (key, _, _) in allora_worker::config::KEYS {

@@ -2,14 +2,17 @@
 # Judges `allora-worker sign` with the independent Python judge of the shared
 # vectors: builds a venv from SHARED_DIR/vectors/requirements.txt (once, under
 # $CARGO_TARGET_DIR or target/judge-venv), then runs judge.py, which signs
-# at least 50 generated input sets and pipes each tx to verify_tx.py.
+# at least 50 generated input sets and pipes each tx to verify_tx.py, then
+# txs.py over each devnet tx dump given (`GET /devnet/txs`, as written by
+# `demo --txs-dump FILE` or the soak's ALLORA_SOAK_TXS_DUMP): every included
+# tx must pass, every refusal must agree with the judge.
 #
-# Usage: tests/judge/run.sh SHARED_DIR BIN
+# Usage: tests/judge/run.sh SHARED_DIR BIN [TXS_DUMP.json]...
 # Exit status: 0 when every tx passes, 1 otherwise, 2 on bad usage.
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 SHARED_DIR BIN" >&2
+if [ $# -lt 2 ]; then
+    echo "usage: $0 SHARED_DIR BIN [TXS_DUMP.json]..." >&2
     exit 2
 fi
 shared=$(cd "$1" && pwd)
@@ -29,4 +32,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$shared/vectors/requirements.txt"
 
-exec "$venv/bin/python" "$here/judge.py" "$shared" "$bin"
+shift 2
+status=0
+"$venv/bin/python" "$here/judge.py" "$shared" "$bin" || status=1
+for dump in "$@"; do
+    "$venv/bin/python" "$here/txs.py" "$shared" "$dump" || status=1
+done
+exit $status

@@ -1,51 +1,20 @@
 //! `allora-worker devnet` run as a process: the KEY=VALUE lines on stdout,
-//! the `--fault` flag, the funded throwaway account, exit 0 on SIGTERM.
+//! the `--fault` flag, the funded throwaway account, exit 0 on SIGTERM, and
+//! the issue's lost-reply scenario by hand (`--tx-cache 0`, `POST /devnet/fault`).
 
 use super::*;
 
 #[test]
 fn devnet_command_prints_settings_and_stops_on_sigterm() {
-    let dir = support::temp_dir("devnet-cmd");
-    let mut child = Child(
-        Command::new(support::bin())
-            .current_dir(&dir)
-            .args([
-                "devnet",
-                "--port",
-                "0",
-                "--block-ms",
-                "50",
-                "--epoch-blocks",
-                "5",
-                "--fault",
-                "http500:1",
-            ])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start allora-worker devnet"),
-    );
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(child.0.stdout.take().unwrap());
-    while !lines
-        .last()
-        .is_some_and(|l: &String| l.starts_with("MNEMONIC="))
-    {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        lines.push(line.trim_end().to_string());
-    }
-    let value = |key: &str| {
-        lines
-            .iter()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .unwrap_or_else(|| panic!("{key} missing in {lines:?}"))
-            .to_string()
-    };
+    let (mut child, lines) = start(&[
+        "--block-ms",
+        "50",
+        "--epoch-blocks",
+        "5",
+        "--fault",
+        "http500:1",
+    ]);
+    let value = |key: &str| setting(&lines, key);
     assert_eq!(value("ALLORA_CHAIN_ID"), "devnet-1");
     let base = value("ALLORA_LCD_URLS");
     assert_eq!(value("ALLORA_RPC_URLS"), base);
@@ -91,6 +60,99 @@ fn devnet_command_prints_settings_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Starts `allora-worker devnet --port 0 ARGS` and reads its settings lines.
+fn start(args: &[&str]) -> (Child, Vec<String>) {
+    let dir = support::temp_dir("devnet-cmd");
+    let mut child = Child(
+        Command::new(support::bin())
+            .current_dir(&dir)
+            .args(["devnet", "--port", "0"])
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start allora-worker devnet"),
+    );
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.0.stdout.take().unwrap());
+    while !lines
+        .last()
+        .is_some_and(|l: &String| l.starts_with("MNEMONIC="))
+    {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        lines.push(line.trim_end().to_string());
+    }
+    (child, lines)
+}
+
+/// The value of `KEY=` in the settings lines.
+fn setting(lines: &[String], key: &str) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} missing in {lines:?}"))
+        .to_string()
+}
+
+/// The issue's lost-reply scenario by hand: `devnet --tx-cache 0`, POST
+/// `broadcast-lost:1`, broadcast (no usable reply, yet included), then the
+/// same bytes again after inclusion answer sdk/32.
+#[test]
+fn lost_reply_by_hand_then_resend_answers_sdk32() {
+    let (_child, lines) = start(&["--block-ms", "50", "--tx-cache", "0"]);
+    let base = setting(&lines, "ALLORA_LCD_URLS");
+    let (_, wallet) = throwaway_wallet(1).unwrap();
+    assert_eq!(setting(&lines, "ALLORA_WALLET_ADDR"), wallet.address());
+    let w = Worker {
+        wallet,
+        base: base.clone(),
+        number: 1,
+    };
+    let (status, _, body) =
+        http(&base, "POST", "/devnet/fault", "broadcast-lost:1", DEADLINE).unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"injected":"broadcast-lost:1"}"#)
+    );
+    let reg = w.register(0);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&reg.tx_raw);
+    let body = json!({"tx_bytes": b64, "mode": "BROADCAST_MODE_SYNC"}).to_string();
+    let lost = http(&base, "POST", "/cosmos/tx/v1beta1/txs", &body, DEADLINE);
+    assert!(
+        lost.as_ref()
+            .map_or(true, |(status, _, _)| *status == 0 || *status >= 500),
+        "no usable reply: {lost:?}"
+    );
+    assert_eq!(
+        included(&base, &reg.hash)["code"],
+        0,
+        "the lost broadcast landed"
+    );
+    let again = broadcast(&base, &reg.tx_raw);
+    assert_eq!(
+        (
+            again["code"].as_u64(),
+            again["codespace"].as_str(),
+            again["raw_log"].as_str()
+        ),
+        (
+            Some(32),
+            Some("sdk"),
+            Some("account sequence mismatch, expected 1, got 0: incorrect account sequence")
+        ),
+        "{again}"
+    );
+    assert_eq!(
+        ok(&base, "/devnet/stats")["faults_fired"]["broadcast-lost"],
+        1
+    );
+}
+
 /// A child process that is killed if the test fails before it exits.
 struct Child(std::process::Child);
 
@@ -100,5 +162,26 @@ impl Drop for Child {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+}
+
+#[test]
+fn bad_devnet_flags_exit_2_naming_them() {
+    let dir = support::temp_dir("devnet-flags");
+    for (args, named) in [
+        (
+            &["devnet", "--scheduler", "minutes"][..],
+            "--scheduler \"minutes\"",
+        ),
+        (&["devnet", "--fault", "halt:x"][..], "\"halt:x\""),
+        (
+            &["devnet", "--ws-read-wait-ms", "soon"][..],
+            "--ws-read-wait-ms",
+        ),
+    ] {
+        let out = support::run(&dir, args, &[]);
+        let (_, stderr) = support::texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
 }

@@ -38,7 +38,8 @@ fn chain_faults_fire_once() {
     let again = broadcast(&w.base, &reg.tx_raw);
     assert_eq!(
         (again["code"].as_u64(), again["raw_log"].as_str()),
-        (Some(19), Some("tx already in mempool"))
+        (Some(19), Some("")),
+        "the tx cache answers before CheckTx, with no raw_log (cosmos-sdk CheckCometError)"
     );
     let t = included(&w.base, r["txhash"].as_str().unwrap());
     let height: u64 = t["height"].as_str().unwrap().parse().unwrap();
@@ -69,6 +70,16 @@ fn chain_faults_fire_once() {
     );
     devnet.inject(Fault::WrongChainId(false));
     assert_eq!(network(&w.base), "devnet-1");
+    let fired = &devnet.stats()["faults_fired"];
+    for name in [
+        "sequence-mismatch",
+        "insufficient-fee",
+        "hold",
+        "skip-window",
+    ] {
+        assert_eq!(fired[name], 1, "{name} acted once: {fired}");
+    }
+    assert!(fired["wrong-chain-id"].as_u64().unwrap() >= 2, "{fired}");
 }
 
 #[test]

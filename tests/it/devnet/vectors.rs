@@ -67,12 +67,7 @@ fn vector_transactions_are_accepted_and_delivered() {
         if v["inputs"]["owner"].is_null() {
             let nonce = v["inputs"]["nonce_block_height"].to_string();
             assert_eq!(s["accepted_by_nonce"][&nonce][signer], 1, "{id}: {s}");
-            let kinds: Vec<&str> = t["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|e| e["type"].as_str())
-                .collect();
+            let kinds = event_kinds(&t);
             assert!(
                 kinds
                     .iter()
