@@ -32,7 +32,8 @@
 //! | `Following` | `Found` other code | `Done` | `Finish` |
 //! | `Following` | `NotFound`, served by us | `Done` | `Finish(Served)` |
 //! | `Following` | `NotFound`, timeout height passed, window open | `Signing` | `Sign` |
-//! | `Following` | `NotFound`, timeout height passed, window closed | `Done` | `Finish(Missed)` |
+//! | `Following` | `NotFound`, window closed ≤ `INDEX_GRACE_BLOCKS` ago | `Following` | `Later` (no resend) |
+//! | `Following` | `NotFound`, window closed longer ago | `Done` | `Finish(Missed)` |
 //! | `Following` | `NotFound`, resend due | `Sending` (resend) | `Broadcast(same bytes)` |
 //! | `Following` | `NotFound` / `LookupFailed` | `Following` | `Later` (poll) |
 //! | `Sending` first | `RecordFailed` | `Idle` | `Later`: the bytes never left |
@@ -46,6 +47,10 @@ use crate::logic::chain_json::TxResponse;
 use crate::logic::ledger;
 use crate::logic::schedule::nonce_retry_delay_ms;
 use crate::logic::submit::{classify, Budget, Verdict};
+
+/// After its window closed, a tx nobody finds is looked for this many more
+/// blocks (an LCD's index may lag) before the window counts as missed.
+pub const INDEX_GRACE_BLOCKS: u64 = 10;
 
 /// One signed transaction of a nonce, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -434,8 +439,18 @@ impl Submission {
                     return self.sign(Some(ledger::Stage::Refused { reason }), None);
                 }
                 if !self.window_open() {
+                    let end = self.limits.window_end.unwrap_or(0);
+                    if height <= end.saturating_add(INDEX_GRACE_BLOCKS) {
+                        // A lagging index may not show it yet.
+                        let stage = Stage::Following {
+                            tx,
+                            first,
+                            resend: false,
+                        };
+                        return self.stay(stage, self.limits.poll_ms);
+                    }
                     let reason = format!(
-                        "tx {} not found by any LCD after the window's end block",
+                        "tx {} not found by any LCD {INDEX_GRACE_BLOCKS} blocks after the window's end block",
                         tx.hash
                     );
                     return self.finish(Outcome::Missed { reason });
@@ -716,7 +731,11 @@ mod tests {
                 (not_found(END, false), "broadcast A"),
                 (check_answer("sdk", 32, "expected 5, got 4"), "later"),
                 (tick(END + 1), "lookup A"),
-                (not_found(END + 1, false), "[done] finish Missed"),
+                (not_found(END + 1, false), "later"),
+                (tick(END + 10), "lookup A"),
+                (not_found(END + 10, false), "later"),
+                (tick(END + 11), "lookup A"),
+                (not_found(END + 11, false), "[done] finish Missed"),
             ],
         );
         assert_eq!(s.signed.len(), 1);

@@ -14,6 +14,7 @@ mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the
 mod model; // reproducible model files, golden hash, predict/train/backtest commands, the predict-cmd hook
 mod secrets; // no mnemonic or key in any output or file
 mod soak; // 1 000 fast windows of the real binary under random faults: one submission each, no duplicates, flat RSS, logs = ledger = chain
+mod submission; // the submission machine against the strict devnet: lost replies in every combination, simulate refusals, fee rise, gas spike
 mod support; // shared helpers: the built binary, temp dirs, vector files
 mod tidy; // module docs, pure src/logic, README names every file and key
 mod tx; // golden transactions, the verifier's rejections, the sign binary
