@@ -48,6 +48,48 @@ fn exit_of(child: &mut Child, secs: u64) -> (Option<i32>, Duration) {
     (status.code(), start.elapsed())
 }
 
+/// The worker's ledger records under `dir`, in file order.
+fn ledger_records(dir: &Path) -> Vec<Value> {
+    let Ok(entries) = std::fs::read_dir(dir.join("data")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("ledger-") && name.ends_with(".jsonl") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            out.extend(
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok()),
+            );
+        }
+    }
+    out
+}
+
+/// How many ledger records have `state`.
+fn ledger_states(dir: &Path, state: &str) -> usize {
+    ledger_records(dir)
+        .iter()
+        .filter(|r| r["state"] == state)
+        .count()
+}
+
+/// True when a nonce's last ledger record is a `signed` or `broadcast`
+/// written after the first `since` records: this run ended between signing
+/// (or broadcasting) and the outcome.
+fn pending_in_ledger(dir: &Path, since: usize) -> bool {
+    let mut last = std::collections::BTreeMap::new();
+    for (i, r) in ledger_records(dir).into_iter().enumerate() {
+        last.insert(
+            r["nonce"].as_i64(),
+            (i, r["state"].as_str().map(str::to_string)),
+        );
+    }
+    last.values()
+        .any(|(i, s)| *i >= since && matches!(s.as_deref(), Some("signed" | "broadcast")))
+}
+
 fn log_text(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("logs/worker.log")).unwrap_or_default()
 }
@@ -133,17 +175,36 @@ fn kill_9_at_random_points_never_duplicates_or_forgets() {
     let dir = temp_dir("daemon-kill9");
     let env = env(&net, &mnemonic, &dir);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut landed = 0;
     for round in 0..30 {
+        // Every tx stays in the mempool 4 blocks: a wide signed → outcome gap.
+        net.inject(Fault::HoldInMempool(4));
+        let signed_before = ledger_states(&dir, "signed");
+        let records_before = ledger_records(&dir).len();
         let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait_ms = 200 + seed % 1000;
-        std::thread::sleep(Duration::from_millis(wait_ms));
+        if round % 2 == 0 {
+            // Aim: kill just after a new `signed` record.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while ledger_states(&dir, "signed") <= signed_before && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(seed % 120));
+        } else {
+            std::thread::sleep(Duration::from_millis(200 + seed % 1000));
+        }
         signal(&child, Signal::SIGKILL);
         let (code, _) = exit_of(&mut child, 5);
         assert_eq!(code, None, "round {round}: killed by a signal");
+        landed += usize::from(pending_in_ledger(&dir, records_before));
     }
+    assert!(
+        landed >= 10,
+        "only {landed} of 30 kills landed between `signed` and the outcome"
+    );
+    eprintln!("{landed} of 30 kills landed between `signed` and the outcome");
     let restarted_at = net.height();
     let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
     wait_for("windows after the last restart", 60, || {
