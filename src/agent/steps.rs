@@ -98,15 +98,11 @@ impl Agent<'_> {
             topic.worker_submission_window
         );
         self.topic = Some(topic);
+        let window = self.topic.as_ref().map(|t| t.worker_submission_window);
         for (nonce, w) in self.state.open.iter_mut() {
             if w.end_block.is_none() {
-                w.end_block = Some(
-                    *nonce as u64
-                        + self
-                            .topic
-                            .as_ref()
-                            .map_or(0, |t| t.worker_submission_window),
-                );
+                w.end_block =
+                    window.and_then(|len| crate::logic::schedule::window_end(*nonce, len));
             }
         }
         Ok(())
@@ -157,7 +153,9 @@ impl Agent<'_> {
             Ok(ws) => {
                 self.state.need_window_status = false;
                 if ws.is_open && ws.current_nonce > 0 {
-                    self.open_window(ws.current_nonce, Some(ws.window_end));
+                    // A missing window end (0) is unknown, not block 0.
+                    let end = (ws.window_end > 0).then_some(ws.window_end);
+                    self.open_window(ws.current_nonce, end);
                 }
             }
             Err(e) => {
@@ -196,7 +194,7 @@ impl Agent<'_> {
         let end = end.or_else(|| {
             self.topic
                 .as_ref()
-                .map(|t| nonce as u64 + t.worker_submission_window)
+                .and_then(|t| crate::logic::schedule::window_end(nonce, t.worker_submission_window))
         });
         if let Some(w) = self.state.open.get_mut(&nonce) {
             w.end_block = w.end_block.or(end);
@@ -329,8 +327,8 @@ impl Agent<'_> {
         let intended = self.now_ms() + slice;
         match self.ws.as_mut().map(|ws| ws.next_event(deadline)) {
             Some(Ok(Some(WsEvent::Window(w)))) if w.topic_id == self.config.topic_id => {
+                // The height comes from polls and lookups, never from an event.
                 self.open_window(w.nonce, Some(w.window_end));
-                self.state.latest_height = self.state.latest_height.max(w.nonce as u64);
             }
             Some(Ok(Some(WsEvent::Connected))) => self.state.need_window_status = true,
             Some(Ok(_)) => {}

@@ -53,6 +53,8 @@ impl Agent<'_> {
             return self.later(nonce, poll_ms.min(250));
         }
         let step = sub.on(event);
+        let seen = sub.height;
+        self.state.latest_height = self.state.latest_height.max(seen);
         if let Some(stage) = step.record {
             if !self.record(nonce, stage) {
                 return self.come_back(nonce, Event::RecordFailed);

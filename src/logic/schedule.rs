@@ -203,6 +203,15 @@ fn wake_time(s: &State, now: u64, t: &Timers) -> u64 {
     at.max(now)
 }
 
+/// The last block of `nonce`'s window of `len` blocks; None for a nonce
+/// that is not a positive height or a sum that overflows.
+pub fn window_end(nonce: i64, len: u64) -> Option<u64> {
+    u64::try_from(nonce)
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_add(len))
+}
+
 /// Retry delay after the `attempt`-th failure for one nonce: 2 s doubling to 30 s.
 pub fn nonce_retry_delay_ms(attempt: u32) -> u64 {
     (2_000u64 << attempt.min(4)).min(30_000)
@@ -329,6 +338,10 @@ mod tests {
         );
         check(&s, &Ledger::default(), 5_000, Action::Submit(7));
         assert_eq!(nonce_retry_delay_ms(0), 2_000);
+        assert_eq!(window_end(100, 8), Some(108));
+        assert_eq!(window_end(0, 8), None);
+        assert_eq!(window_end(-5, 8), None);
+        assert_eq!(window_end(i64::MAX, u64::MAX), None);
         assert_eq!(nonce_retry_delay_ms(9), 30_000);
     }
 }

@@ -30,7 +30,7 @@
 //! | `Following` | `Found` code 0 | `Done` | `Finish(Included / NotAdmitted)` |
 //! | `Following` | `Found` 11 (out of gas) or 13 (fee at delivery), budget, window open | `Signing` | `Sign` (more gas / higher price) |
 //! | `Following` | `Found` other code | `Done` | `Finish` |
-//! | `Following` | `NotFound`, served by us | `Done` | `Finish(Served)` |
+//! | `Following` | `NotFound`, the chain shows our payload | `Done` | `Finish(Included)`: the newest tx, at the height seen |
 //! | `Following` | `NotFound`, timeout height passed, window open | `Signing` | `Sign` |
 //! | `Following` | `NotFound`, window closed ≤ `INDEX_GRACE_BLOCKS` ago | `Following` | `Later` (no resend) |
 //! | `Following` | `NotFound`, window closed longer ago | `Done` | `Finish(Missed)` |
@@ -182,6 +182,8 @@ pub struct Submission {
     /// Highest chain height reported.
     pub height: u64,
     failures: u32,
+    /// Hashes known never to land (refused at CheckTx, failed in a block).
+    dead: Vec<String>,
 }
 
 impl Submission {
@@ -194,6 +196,7 @@ impl Submission {
             budget: Budget::default(),
             height: 0,
             failures: 0,
+            dead: Vec::new(),
         }
     }
 
@@ -350,6 +353,7 @@ impl Submission {
             self.stage = following(true);
             return self.later(None, self.limits.poll_ms);
         }
+        self.dead.push(tx.hash.clone());
         self.retry_or_finish(verdict, &a, "CheckTx", None)
     }
 
@@ -419,15 +423,32 @@ impl Submission {
         match event {
             Event::Tick { .. } => {
                 self.stage = following;
-                let hashes = self.signed.iter().map(|t| t.hash.clone()).collect();
+                let hashes = self
+                    .signed
+                    .iter()
+                    .filter(|t| !self.dead.contains(&t.hash))
+                    .map(|t| t.hash.clone())
+                    .collect();
                 Step {
                     record: None,
                     action: Action::Lookup(hashes),
                 }
             }
+            Event::Found(r) if r.txhash != tx.hash && r.code != 0 => {
+                // An earlier tx, failed in its block long ago: not news.
+                self.dead.push(r.txhash);
+                self.stay(following, 0)
+            }
             Event::Found(r) => self.found(r),
-            Event::NotFound { served: true, .. } => self.finish(Outcome::Served {
-                how: "the chain shows this worker's payload for the nonce".into(),
+            // The chain shows our payload but no LCD indexes a tx: only the
+            // newest tx can have landed (every earlier one was refused or
+            // failed in a block), so it is that one, seen at this height.
+            Event::NotFound {
+                served: true,
+                height,
+            } => self.finish(Outcome::Included {
+                tx_hash: tx.hash,
+                height,
             }),
             Event::NotFound { height, .. } => {
                 let expired = self
@@ -488,6 +509,7 @@ impl Submission {
             return self.finish(outcome);
         }
         // Included and failed: those bytes are spent and can never land again.
+        self.dead.push(r.txhash.clone());
         let verdict = classify(&a.codespace, a.code, &a.raw_log);
         self.retry_or_finish(verdict, &a, "delivery", Some(r.gas_used))
     }
@@ -709,7 +731,7 @@ mod tests {
                     (tick(12), "lookup A"),
                     (not_found(12, false), "later"),
                     (tick(13), "lookup A"),
-                    (not_found(13, true), "[done] finish Served"),
+                    (not_found(13, true), "[included true] finish Included"),
                 ],
             );
             assert_eq!(s.signed.len(), 1, "{cs}/{code}: one signed tx");
@@ -759,10 +781,10 @@ mod tests {
                 ),
                 (Event::Signed(tx("C")), "[signed C] broadcast C"),
                 (check_answer("sdk", 20, "mempool is full"), "later"),
-                (tick(12), "lookup A,B,C"),
+                (tick(12), "lookup C"),
                 (not_found(12, false), "broadcast C"),
                 (check_answer("", 0, ""), "[broadcast] later"),
-                (tick(13), "lookup A,B,C"),
+                (tick(13), "lookup C"),
                 (found("C", 0, true, 1), "[included true] finish Included"),
             ],
         );
@@ -865,11 +887,13 @@ mod tests {
                 (found("A", 11, false, 2000), "[refused] sign gas=2000"),
                 (Event::Signed(tx("B")), "[signed B] broadcast B"),
                 (check_answer("", 0, ""), "[broadcast] later"),
-                (tick(12), "lookup A,B"),
+                (tick(12), "lookup B"),
+                (found("A", 11, false, 2000), "later"),
+                (tick(12), "lookup B"),
                 (found("B", 13, false, 10), "[refused] sign bumps=1"),
                 (Event::Signed(tx("C")), "[signed C] broadcast C"),
                 (check_answer("", 0, ""), "[broadcast] later"),
-                (tick(13), "lookup A,B,C"),
+                (tick(13), "lookup C"),
                 (found("C", 11, false, 3000), "[done] finish Dropped"),
             ],
         );

@@ -267,6 +267,25 @@ fn sigterm_while_sleeping_and_while_broadcasting_exits_in_5s() {
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(log_text(&dir).contains("SHUTDOWN"));
+
+    // Inside an HTTP call to a hung endpoint with a 30 s read timeout: the
+    // 5 s grace ends it (SIGALRM).
+    let (net, mnemonic, _) = devnet(100, 10, 8);
+    let dir = temp_dir("daemon-term-hung");
+    let mut env = self::env(&net, &mnemonic, &dir);
+    env.push(("ALLORA_READ_TIMEOUT".into(), "30s".into()));
+    let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
+    wait_for("the worker to start", 30, || {
+        log_text(&dir).contains("chain devnet-1").then_some(())
+    });
+    net.inject(Fault::Hang(1_000));
+    wait_for("a hung request", 30, || {
+        (net.stats()["faults_fired"]["hang"].as_u64() >= Some(1)).then_some(())
+    });
+    signal(&child, Signal::SIGTERM);
+    let (code, took) = exit_of(&mut child, 10);
+    assert!(code.is_none() || code == Some(0), "{code:?}");
+    assert!(took < Duration::from_millis(6_500), "{took:?}");
 }
 
 #[test]
