@@ -1,9 +1,10 @@
 //! The simulated chain's state: blocks with their times and block events,
 //! the topic's worker windows (a nonce every `epoch_blocks`, open for
 //! `window_blocks`), accounts, registrations, submissions, included txs and
-//! the counters served at `/devnet/stats`. Transaction admission and
-//! delivery live in `mempool.rs`. No sockets or threads here: the caller
-//! passes the block time in.
+//! the counters served at `/devnet/stats`, the fee market's base price, the
+//! tx cache and the `/devnet/txs` log. Transaction admission and delivery
+//! live in `mempool.rs`, the messages in `msg_server.rs`. No sockets or
+//! threads here: the caller passes the block time in.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

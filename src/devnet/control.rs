@@ -7,16 +7,16 @@
 use serde_json::{json, Value};
 
 use super::chain::ChainFaults;
-use super::http::{Reply, Request};
+use super::http::{Listener, Reply, Request};
 use super::{Fault, Shared};
 
 /// Answers `/devnet/fault`; `None` for any other path (left to `routes.rs`).
-pub fn route(shared: &Shared, req: &Request) -> Option<Reply> {
+pub fn route(shared: &Shared, me: &Listener, req: &Request) -> Option<Reply> {
     if req.path.trim_end_matches('/') != "/devnet/fault" {
         return None;
     }
     Some(match req.method.as_str() {
-        "POST" => inject(shared, &req.body),
+        "POST" => inject(shared, me, &req.body),
         "GET" => Reply::json(200, &Value::Array(pending(shared))),
         "DELETE" => {
             let cleared = pending(shared);
@@ -38,12 +38,18 @@ fn error(status: u16, code: u32, message: &str) -> Reply {
     )
 }
 
-fn inject(shared: &Shared, body: &[u8]) -> Reply {
+/// Injects the SPEC in `body` as `--fault` does; `no-index` acts on the
+/// listener `me` that received it.
+fn inject(shared: &Shared, me: &Listener, body: &[u8]) -> Reply {
     let Ok(text) = std::str::from_utf8(body) else {
         return error(400, 3, "fault SPEC is not UTF-8");
     };
     let spec = text.trim();
     match Fault::parse(spec) {
+        Ok(Fault::NoIndex) => {
+            shared.chain().no_index.insert(me.addr.to_string());
+            Reply::json(200, &json!({"injected": "no-index", "on": me.base_url()}))
+        }
         Ok(fault) => {
             log::info!("devnet: fault {} injected over HTTP", fault.spec());
             shared.inject(&fault);
@@ -61,6 +67,12 @@ fn pending(shared: &Shared) -> Vec<Value> {
         .iter()
         .map(|f| json!({"fault": f.spec(), "on": "chain"}))
         .collect();
+    let unindexed: Vec<String> = shared.chain().no_index.iter().cloned().collect();
+    out.extend(
+        unindexed
+            .iter()
+            .map(|h| json!({"fault": "no-index", "on": format!("http://{h}")})),
+    );
     for l in shared.listeners() {
         let url = l.base_url();
         out.extend(
@@ -109,6 +121,7 @@ fn clear(shared: &Shared) {
         f.gas_spike = 0;
         f.extra_gas = 0;
         f.not_admitted = 0;
+        chain.no_index.clear();
     }
     shared.clear_lifecycle();
     for l in shared.listeners() {

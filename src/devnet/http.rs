@@ -191,7 +191,7 @@ fn handle(shared: &Shared, me: &Listener, mut stream: TcpStream) {
         return;
     }
     if req.path.starts_with("/devnet/") {
-        let reply = control::route(shared, &req).unwrap_or_else(|| routes::route(shared, &req));
+        let reply = control::route(shared, me, &req).unwrap_or_else(|| routes::route(shared, &req));
         let _ = write_reply(&mut stream, &reply);
         return;
     }

@@ -5,7 +5,7 @@ mod cli; // exit codes, one-line errors, help, stdout-only output
 mod daemon; // run, once, status, stop against the devnet: one submission per window, kill -9, signals, lock, idle CPU
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
 mod deploy; // systemd-unit and --supervisord output, systemd-analyze verify
-mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames, vector replay, faults, stats, the command
+mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames and keep-alive, vector replay, faults and /devnet/fault, halts, --state, upgrades, scheduler epochs, stats, the command
 mod faults; // disk full (log sink, ledger) and wall-clock jumps under an in-process daemon
 mod fuzz; // seeded mutation loops over the websocket, Tiingo, CSV, env-file, tx and ledger parsers
 mod ledger; // ledger file durability, compaction, the singleton lock

@@ -109,11 +109,11 @@ fn late_txs_validate_codes_and_unknown_topics() {
 fn whitelist_labels_admission_and_event_keys() {
     let (devnet, w) = strict_devnet(true, |c| {
         c.whitelist = true;
-        c.epoch_blocks = 10;
-        c.window_blocks = 8;
+        c.epoch_blocks = 20;
+        c.window_blocks = 17;
     });
     let addr = w.wallet.address().to_string();
-    let nonce = w.open_nonce_within(6);
+    let nonce = w.open_nonce_within(15);
     let refused = deliver(&w, &w.payload(nonce, 0));
     assert_eq!(
         code_log(&refused),
@@ -185,7 +185,7 @@ fn whitelist_labels_admission_and_event_keys() {
         "not admitted: no latest inference"
     );
     let next = wait_for("the next window", || {
-        let n = w.open_nonce_within(6);
+        let n = w.open_nonce_within(15);
         (n > nonce).then_some(n)
     });
     let counted = deliver(&w, &w.payload(next, 4));

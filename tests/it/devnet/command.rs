@@ -185,3 +185,60 @@ fn bad_devnet_flags_exit_2_naming_them() {
         assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
 }
+
+/// `demo --txs-dump FILE` writes `GET /devnet/txs`: what `.ci/run` hands the
+/// independent judge (`tests/judge/txs.py`), with the record keys the
+/// judge reads and a hash that is the SHA-256 of the bytes.
+#[test]
+fn demo_writes_the_devnet_tx_dump_for_the_judge() {
+    let dir = support::temp_dir("demo-dump");
+    let dump = dir.join("txs.json");
+    let args = [
+        "--log-dir",
+        "logs",
+        "demo",
+        "--windows",
+        "1",
+        "--block-ms",
+        "50",
+        "--txs-dump",
+        dump.to_str().unwrap(),
+    ];
+    let out = support::run(&dir, &args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", support::texts(&out));
+    let records: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&dump).unwrap()).unwrap();
+    let kinds: Vec<&str> = records.iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds, ["register", "insert"], "{records:?}");
+    for r in &records {
+        let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "code",
+                "codespace",
+                "hash",
+                "height",
+                "kind",
+                "nonce",
+                "raw_log",
+                "sender",
+                "topic",
+                "tx_base64"
+            ]
+        );
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(r["tx_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            r["hash"],
+            hex::encode_upper(&allora_worker::logic::wallet::sha256(&bytes))
+        );
+        assert_eq!(
+            (r["code"].as_u64(), r["height"].is_u64()),
+            (Some(0), true),
+            "{r}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! `/devnet/fault` over HTTP (inject, list, clear, a bad SPEC, never
-//! faulted itself) and `reply-lost`: the request is processed in full, then
-//! the connection closes without a response.
+//! faulted itself, `no-index` on the listener that got it) and `reply-lost`:
+//! the request is processed in full, then the connection closes without a
+//! response.
 
 use super::*;
 
@@ -90,4 +91,27 @@ fn reply_lost_processes_the_request_then_drops_the_reply() {
         "the fault is spent"
     );
     assert_eq!(get(&w.base, "/status").0, 200);
+}
+
+#[test]
+fn no_index_posted_to_a_listener_hides_txs_there_only() {
+    let (devnet, w) = worker_devnet();
+    let extra = devnet.extra_listener().unwrap();
+    assert_eq!(
+        post_fault(&extra, "no-index"),
+        (200, json!({"injected": "no-index", "on": extra}))
+    );
+    assert_eq!(
+        ok(&w.base, "/devnet/fault"),
+        json!([{"fault": "no-index", "on": extra}])
+    );
+    let reg = w.register(0);
+    assert_eq!(broadcast(&extra, &reg.tx_raw)["code"], 0);
+    let path = format!("/cosmos/tx/v1beta1/txs/{}", reg.hash);
+    assert_eq!(included(&w.base, &reg.hash)["code"], 0);
+    assert_eq!(get(&extra, &path).0, 404, "never indexed on that listener");
+    assert!(fired(&devnet, "no-index") >= 1);
+    let (status, _, _) = http(&w.base, "DELETE", "/devnet/fault", "", DEADLINE).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(get(&extra, &path).0, 200, "cleared");
 }
