@@ -64,6 +64,10 @@ pub fn split(args: Vec<OsString>) -> Result<Invocation> {
     Ok(inv)
 }
 
+/// The commands that write `worker.log` and `events.jsonl`; every other
+/// command logs to stderr only.
+const WRITES_LOGS: &[&str] = &["run", "once"];
+
 /// Runs the program with `args` (without the program name); returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
     let inv = match split(args) {
@@ -89,33 +93,93 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     let config = match settings::load(&inv.flags) {
         Ok(c) => c,
+        Err(e) if WRITES_LOGS.contains(&name) => return refused_start(name, &inv, &e),
         Err(e) => return usage_error(&e),
     };
     let ctx = Ctx::new(config);
-    if command.needs_wallet {
+    let writes_logs = WRITES_LOGS.contains(&name);
+    if command.needs_wallet && !writes_logs {
         if let Err(e) = ctx.wallet() {
             return usage_error(&e);
         }
     }
-    let config = &ctx.config;
-    let policy = Policy {
-        max_bytes: config.log_max_bytes,
-        backups: config.log_backups,
-    };
-    logging::init(&config.log_dir, policy, config.debug);
+    // Bad flags of run/once are usage errors: nothing written.
+    if writes_logs {
+        if let Err(e) = cmd::run::parse(inv.rest.clone(), name) {
+            return usage_error(&e);
+        }
+    }
+    start_logging(&ctx.config, name);
     log::debug!(
         "{} {} starting with data dir {}",
         name,
         env!("CARGO_PKG_VERSION"),
-        config.data_dir.display()
+        ctx.config.data_dir.display()
     );
-    match (command.run)(&ctx, inv.rest) {
+    let result = match ctx.wallet() {
+        Err(e) if command.needs_wallet => Err(e),
+        _ => (command.run)(&ctx, inv.rest),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
-            log::error!("ERROR {name}: {e}");
+            log::error!("{name}: {e}");
+            if writes_logs {
+                // A detached (nohup) user looks in worker.log and status.
+                cmd::run::record_start_failure(&ctx.config.data_dir, &e);
+            }
             e.exit_code()
         }
     }
+}
+
+/// Logging for a command: `run` and `once` write the log files (not
+/// `worker.log` when stderr is the journal), `register` its event, the
+/// others stderr only.
+fn start_logging(config: &crate::config::Config, name: &str) {
+    use crate::config::LogFile;
+    let policy = Policy {
+        max_bytes: config.log_max_bytes,
+        backups: config.log_backups,
+    };
+    let files = if name == "register" {
+        logging::Files::Events(&config.log_dir)
+    } else if !WRITES_LOGS.contains(&name) {
+        logging::Files::None
+    } else {
+        let worker_log = match config.log_file {
+            LogFile::Always => true,
+            LogFile::Never => false,
+            LogFile::Auto => !logging::stderr_is_journal(),
+        };
+        if worker_log {
+            logging::Files::Both(&config.log_dir)
+        } else {
+            logging::Files::Events(&config.log_dir)
+        }
+    };
+    logging::init(files, policy, config.debug);
+    for warning in &config.warnings {
+        log::warn!("WARNING {warning}");
+    }
+}
+
+/// `run`/`once` with a configuration that is refused: one stderr line and
+/// (unless its flags are bad too) the reason in `worker.log` and
+/// `status.json` of the dirs as far as they can be told.
+fn refused_start(name: &str, inv: &Invocation, e: &Error) -> i32 {
+    if cmd::run::parse(inv.rest.clone(), name).is_err() {
+        return usage_error(e);
+    }
+    let (data_dir, log_dir) = settings::fallback_dirs(&inv.flags);
+    let policy = Policy {
+        max_bytes: 50 << 20,
+        backups: 5,
+    };
+    logging::init(logging::Files::Both(&log_dir), policy, false);
+    log::error!("{name}: {e}");
+    cmd::run::record_start_failure(&data_dir, e);
+    e.exit_code().max(1)
 }
 
 fn usage_error(e: &Error) -> i32 {
@@ -136,7 +200,7 @@ Global flags (before or after the subcommand):
 
 fn environment_help() -> String {
     let mut s =
-        String::from("Environment (environment, then the env file, then flags; later wins):\n");
+        String::from("Environment (the env file, then the environment, then flags; later wins):\n");
     for (key, default, meaning) in KEYS {
         s.push_str(&format!("  {key:<22} {meaning} [default: {default}]\n"));
     }

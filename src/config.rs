@@ -1,5 +1,6 @@
-//! Configuration: the environment, then an env file, then command-line flags
-//! (each layer overrides the one before) become one typed `Config`.
+//! Configuration: the env file, then the process environment, then
+//! command-line flags (each layer overrides the one before, as python-dotenv
+//! and docker compose do) become one typed `Config`.
 //!
 //! Pure: takes key/value pairs, returns `Config` or one `Error::Config` line
 //! naming the key, the problem and what is expected. Reading the environment,
@@ -13,143 +14,9 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use crate::logic::secret::Secret;
 
-/// (key, default, meaning) for every configuration key.
-pub const KEYS: &[(&str, &str, &str)] = &[
-    (
-        "MNEMONIC_FILE",
-        "-",
-        "file holding the BIP-39 mnemonic (preferred; must be chmod 600)",
-    ),
-    (
-        "MNEMONIC",
-        "-",
-        "the BIP-39 mnemonic itself (prefer MNEMONIC_FILE or a systemd credential)",
-    ),
-    (
-        "CREDENTIALS_DIRECTORY",
-        "-",
-        "set by systemd; a credential named `mnemonic` there wins over both",
-    ),
-    (
-        "ALLORA_WALLET_ADDR",
-        "-",
-        "optional; must equal the address derived from the mnemonic",
-    ),
-    (
-        "TOPIC_ID",
-        "67",
-        "topic to serve; other topics need TICKER and TARGET_HOURS set explicitly",
-    ),
-    ("TICKER", "btcusd", "market-data ticker"),
-    ("TARGET_HOURS", "168", "forecast horizon in hours"),
-    (
-        "TRAIN_SPAN_HOURS",
-        "336",
-        "hours of bars the model trains on",
-    ),
-    (
-        "VALIDATION_SPAN_HOURS",
-        "168",
-        "hours of bars held out to validate and calibrate",
-    ),
-    ("TIINGO_API_KEY", "-", "Tiingo API key for market data"),
-    (
-        "TIINGO_URL",
-        "https://api.tiingo.com",
-        "Tiingo-compatible market-data base URL (the devnet's market URL in tests)",
-    ),
-    (
-        "ALLORA_NETWORK",
-        "testnet",
-        "testnet or mainnet: presets for chain id, endpoints and gas price",
-    ),
-    (
-        "ALLORA_CHAIN_ID",
-        "preset",
-        "chain id the endpoints must report",
-    ),
-    (
-        "ALLORA_LCD_URLS",
-        "preset",
-        "LCD REST endpoints, comma-separated, in failover order",
-    ),
-    (
-        "ALLORA_RPC_URLS",
-        "preset",
-        "CometBFT RPC endpoints, comma-separated, in failover order",
-    ),
-    (
-        "ALLORA_WS_URL",
-        "preset",
-        "CometBFT websocket URL (ws:// or wss://)",
-    ),
-    (
-        "ALLORA_GAS_PRICE",
-        "preset",
-        "minimum gas price in uallo per gas unit (testnet 10, mainnet 250000000)",
-    ),
-    (
-        "ALLORA_FEE_CAP",
-        "1e6 x gas price",
-        "largest fee in uallo the worker will sign for one transaction",
-    ),
-    (
-        "ALLORA_EMISSIONS",
-        "auto",
-        "emissions module version v9 or v10; auto probes /emissions/vN/params",
-    ),
-    (
-        "ALLORA_CONNECT_TIMEOUT",
-        "5s",
-        "HTTP and websocket connect timeout (s or ms suffix)",
-    ),
-    (
-        "ALLORA_READ_TIMEOUT",
-        "15s",
-        "HTTP response read timeout (s or ms suffix)",
-    ),
-    (
-        "ALLORA_ENDPOINT_COOLDOWN",
-        "30s",
-        "how long a failed endpoint is skipped before it is tried again",
-    ),
-    (
-        "ALLORA_GAS_ADJUSTMENT",
-        "1.3",
-        "gas limit = simulated gas used x this",
-    ),
-    (
-        "ALLORA_GAS_MARGIN",
-        "1.2",
-        "gas price = max(ALLORA_GAS_PRICE, feemarket price) x this",
-    ),
-    (
-        "ALLORA_TX_TIMEOUT",
-        "60s",
-        "how long a broadcast tx is polled before its outcome counts as unknown",
-    ),
-    (
-        "ALLORA_WS_SILENCE",
-        "60s",
-        "no websocket frame or pong for this long: reconnect",
-    ),
-    (
-        "ALLORA_DATA_DIR",
-        "./data",
-        "ledger, model, bar cache, status.json, lock file",
-    ),
-    ("ALLORA_LOG_DIR", "./logs", "worker.log and events.jsonl"),
-    (
-        "ALLORA_LOG_MAX_BYTES",
-        "50M",
-        "rotate a log file past this size (bytes, or with K/M suffix)",
-    ),
-    (
-        "ALLORA_LOG_BACKUPS",
-        "5",
-        "rotated copies kept of each log file",
-    ),
-];
+mod keys;
+
+pub use keys::{default_of, KEYS};
 
 /// Chain presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +67,15 @@ pub enum MnemonicSource {
     Missing,
 }
 
+/// When `run` and `once` write `worker.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFile {
+    /// Unless stderr is the systemd journal (which already has every line).
+    Auto,
+    Always,
+    Never,
+}
+
 /// The global command-line flags that override configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GlobalFlags {
@@ -244,7 +120,12 @@ pub struct Config {
     pub env_file: Option<PathBuf>,
     pub log_max_bytes: u64,
     pub log_backups: u32,
+    /// Whether `run`/`once` write `worker.log` (`ALLORA_LOG_FILE`).
+    pub log_file: LogFile,
     pub debug: bool,
+    /// What configuration found suspicious but not wrong (unknown keys in
+    /// the environment); logged once logging runs.
+    pub warnings: Vec<String>,
 }
 
 /// Raw inputs: process environment, the env file's assignments, the flags.
@@ -258,24 +139,81 @@ pub struct Sources {
     pub credential: Option<PathBuf>,
 }
 
-/// Builds the configuration. An unknown `ALLORA_*` key in the env file is an
-/// error; in the process environment it is ignored (other tools share it).
-pub fn build(src: &Sources) -> Result<Config> {
-    let mut vars: BTreeMap<&str, &str> = BTreeMap::new();
-    for (k, v) in &src.env {
-        vars.insert(k, v);
+/// The settings after layering: the env file, overridden by the process
+/// environment (flags override both, later). Each value remembers its layer.
+struct Vars<'a> {
+    map: BTreeMap<&'a str, (&'a str, &'a str)>,
+}
+
+impl<'a> Vars<'a> {
+    /// The trimmed value, `None` when unset or empty.
+    fn get(&self, k: &str) -> Option<&'a str> {
+        self.map
+            .get(k)
+            .map(|(v, _)| v.trim())
+            .filter(|v| !v.is_empty())
     }
+
+    /// The value, or the key's default from `KEYS`.
+    fn or_default(&self, k: &str) -> &'a str {
+        self.get(k).unwrap_or(default_of(k))
+    }
+
+    /// Where `k` was set: "the environment" or the env file's name.
+    fn layer(&self, k: &str) -> Option<&'a str> {
+        self.map.get(k).map(|(_, layer)| *layer)
+    }
+}
+
+/// Layers the env file under the process environment. An unknown `ALLORA_*`
+/// key is an error in the env file and a warning in the environment (which
+/// other tools share, but where an `EnvironmentFile=` typo lands too).
+fn layers<'a>(src: &'a Sources, warnings: &mut Vec<String>) -> Result<Vars<'a>> {
+    let known = |k: &str| !k.starts_with("ALLORA_") || KEYS.iter().any(|(key, _, _)| *key == k);
+    let mut map = BTreeMap::new();
     for (k, v) in &src.file {
-        if k.starts_with("ALLORA_") && !KEYS.iter().any(|(known, _, _)| known == k) {
+        if !known(k) {
             return Err(Error::config(
                 k,
                 format!("unknown key in {}", src.file_name),
             ));
         }
-        vars.insert(k, v);
+        map.insert(k.as_str(), (v.as_str(), src.file_name.as_str()));
     }
-    let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let network = match get("ALLORA_NETWORK").unwrap_or("testnet") {
+    for (k, v) in &src.env {
+        if !known(k) {
+            warnings.push(format!(
+                "unknown key {k} in the environment (a typo?); it is ignored"
+            ));
+        }
+        map.insert(k.as_str(), (v.as_str(), "the environment"));
+    }
+    let vars = Vars { map };
+    for k in [
+        "ALLORA_CHAIN_ID",
+        "ALLORA_LCD_URLS",
+        "ALLORA_RPC_URLS",
+        "ALLORA_WS_URL",
+    ] {
+        if let (Some(layer), None) = (vars.layer(k), vars.get(k)) {
+            return Err(Error::config(
+                k,
+                format!(
+                    "is empty in {layer}; remove the line to use the {} preset",
+                    vars.or_default("ALLORA_NETWORK")
+                ),
+            ));
+        }
+    }
+    Ok(vars)
+}
+
+/// Builds the configuration: layers, then the chain, the topic and data,
+/// the mnemonic, and the files.
+pub fn build(src: &Sources) -> Result<Config> {
+    let mut warnings = Vec::new();
+    let v = layers(src, &mut warnings)?;
+    let network = match v.or_default("ALLORA_NETWORK") {
         "testnet" => Network::Testnet,
         "mainnet" => Network::Mainnet,
         other => {
@@ -286,27 +224,121 @@ pub fn build(src: &Sources) -> Result<Config> {
         }
     };
     let preset = network.preset();
-    let gas_price = match get("ALLORA_GAS_PRICE") {
-        Some(v) => parse_positive_f64("ALLORA_GAS_PRICE", v)?,
+    let gas_price = match v.get("ALLORA_GAS_PRICE") {
+        Some(x) => parse_positive_f64("ALLORA_GAS_PRICE", x)?,
         None => preset.gas_price,
     };
-    let fee_cap = match get("ALLORA_FEE_CAP") {
-        Some(v) => v.parse::<u128>().ok().filter(|n| *n > 0).ok_or_else(|| {
+    let (topic_id, ticker) = topic(&v)?;
+    let flags = &src.flags;
+    let duration = |k: &str| parse_duration(k, v.or_default(k));
+    let hours = |k: &str| parse_hours(k, v.or_default(k));
+    let url = |k: &str, preset: &str, schemes: &[&str]| {
+        parse_urls(k, v.get(k).unwrap_or(preset), schemes)
+    };
+    Ok(Config {
+        network,
+        chain_id: v
+            .get("ALLORA_CHAIN_ID")
+            .unwrap_or(preset.chain_id)
+            .to_string(),
+        lcd_urls: url("ALLORA_LCD_URLS", preset.lcd, &["http", "https"])?,
+        rpc_urls: url("ALLORA_RPC_URLS", preset.rpc, &["http", "https"])?,
+        ws_url: url("ALLORA_WS_URL", preset.ws, &["ws", "wss"])?.remove(0),
+        gas_price,
+        fee_cap: fee_cap(&v, gas_price)?,
+        emissions: match v.or_default("ALLORA_EMISSIONS") {
+            "auto" => None,
+            x => Some(crate::logic::emissions::Emissions::parse(x).map_err(|_| {
+                Error::config("ALLORA_EMISSIONS", format!("{x:?} is not auto, v9 or v10"))
+            })?),
+        },
+        connect_timeout: duration("ALLORA_CONNECT_TIMEOUT")?,
+        read_timeout: duration("ALLORA_READ_TIMEOUT")?,
+        endpoint_cooldown: duration("ALLORA_ENDPOINT_COOLDOWN")?,
+        gas_adjustment: parse_positive_f64(
+            "ALLORA_GAS_ADJUSTMENT",
+            v.or_default("ALLORA_GAS_ADJUSTMENT"),
+        )?,
+        gas_margin: parse_positive_f64("ALLORA_GAS_MARGIN", v.or_default("ALLORA_GAS_MARGIN"))?,
+        tx_timeout: duration("ALLORA_TX_TIMEOUT")?,
+        ws_silence: duration("ALLORA_WS_SILENCE")?,
+        topic_id,
+        ticker,
+        target_hours: hours("TARGET_HOURS")?,
+        train_span_hours: hours("TRAIN_SPAN_HOURS")?,
+        validation_span_hours: hours("VALIDATION_SPAN_HOURS")?,
+        tiingo_api_key: v.get("TIINGO_API_KEY").map(|k| Secret::new(k.to_string())),
+        tiingo_url: parse_urls("TIINGO_URL", v.or_default("TIINGO_URL"), &["http", "https"])?
+            .remove(0),
+        wallet_addr: v.get("ALLORA_WALLET_ADDR").map(str::to_string),
+        mnemonic: mnemonic(src, &v)?,
+        insecure_key_file: flags.insecure_key_file,
+        data_dir: flags
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| v.or_default("ALLORA_DATA_DIR").into()),
+        log_dir: flags
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| v.or_default("ALLORA_LOG_DIR").into()),
+        env_file: (!src.file_name.is_empty()).then(|| PathBuf::from(&src.file_name)),
+        log_max_bytes: log_max_bytes(&v)?,
+        log_file: match v.or_default("ALLORA_LOG_FILE") {
+            "auto" => LogFile::Auto,
+            "always" => LogFile::Always,
+            "never" => LogFile::Never,
+            x => {
+                return Err(Error::config(
+                    "ALLORA_LOG_FILE",
+                    format!("{x:?} is not auto, always or never"),
+                ))
+            }
+        },
+        log_backups: parse_u64("ALLORA_LOG_BACKUPS", v.or_default("ALLORA_LOG_BACKUPS")).and_then(
+            |n| u32::try_from(n).map_err(|_| Error::config("ALLORA_LOG_BACKUPS", "too large")),
+        )?,
+        debug: flags.debug,
+        warnings,
+    })
+}
+
+/// The smallest `ALLORA_LOG_MAX_BYTES`: below it a log would rotate every
+/// few lines.
+pub const MIN_LOG_MAX_BYTES: u64 = 64 * 1024;
+
+fn log_max_bytes(v: &Vars<'_>) -> Result<u64> {
+    let n = parse_size("ALLORA_LOG_MAX_BYTES", v.or_default("ALLORA_LOG_MAX_BYTES"))?;
+    if n < MIN_LOG_MAX_BYTES {
+        return Err(Error::config(
+            "ALLORA_LOG_MAX_BYTES",
+            format!("{n} bytes is below the minimum of 64K ({MIN_LOG_MAX_BYTES} bytes)"),
+        ));
+    }
+    Ok(n)
+}
+
+fn fee_cap(v: &Vars<'_>, gas_price: f64) -> Result<u128> {
+    match v.get("ALLORA_FEE_CAP") {
+        Some(x) => x.parse::<u128>().ok().filter(|n| *n > 0).ok_or_else(|| {
             Error::config(
                 "ALLORA_FEE_CAP",
-                format!("{v:?} is not a positive whole number of uallo"),
+                format!("{x:?} is not a positive whole number of uallo"),
             )
-        })?,
-        None => (gas_price * 1e6).ceil() as u128,
-    };
-    let topic_id = parse_u64("TOPIC_ID", get("TOPIC_ID").unwrap_or("67"))?;
+        }),
+        None => Ok((gas_price * 1e6).ceil() as u128),
+    }
+}
+
+/// `TOPIC_ID` and `TICKER`; a topic other than 67 needs its data named.
+fn topic(v: &Vars<'_>) -> Result<(u64, String)> {
+    let topic_id = parse_u64("TOPIC_ID", v.or_default("TOPIC_ID"))?;
     if topic_id == 0 {
         return Err(Error::config(
             "TOPIC_ID",
             "0 is not a topic; expected a positive topic id",
         ));
     }
-    if topic_id != 67 && (get("TICKER").is_none() || get("TARGET_HOURS").is_none()) {
+    if topic_id != 67 && (v.get("TICKER").is_none() || v.get("TARGET_HOURS").is_none()) {
         return Err(Error::config(
             "TOPIC_ID",
             format!(
@@ -314,122 +346,39 @@ pub fn build(src: &Sources) -> Result<Config> {
             ),
         ));
     }
-    let ticker = get("TICKER").unwrap_or("btcusd").to_ascii_lowercase();
+    let ticker = v.or_default("TICKER").to_ascii_lowercase();
     if !ticker.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(Error::config(
             "TICKER",
             format!("{ticker:?} must be letters and digits, e.g. btcusd"),
         ));
     }
-    let mnemonic = if let Some(path) = &src.credential {
-        MnemonicSource::Credential(path.clone())
-    } else if let Some(f) = get("MNEMONIC_FILE") {
+    Ok((topic_id, ticker))
+}
+
+/// The systemd credential, else `MNEMONIC_FILE`, else `MNEMONIC`. Both of
+/// the latter set in different layers is ambiguous: one error names both.
+fn mnemonic(src: &Sources, v: &Vars<'_>) -> Result<MnemonicSource> {
+    if let Some(path) = &src.credential {
+        return Ok(MnemonicSource::Credential(path.clone()));
+    }
+    let inline = v.map.get("MNEMONIC").filter(|(m, _)| !m.trim().is_empty());
+    if let (Some(file_layer), Some((_, inline_layer))) = (v.layer("MNEMONIC_FILE"), inline) {
+        if v.get("MNEMONIC_FILE").is_some() && file_layer != *inline_layer {
+            return Err(Error::config(
+                "MNEMONIC",
+                format!(
+                    "MNEMONIC (from {inline_layer}) and MNEMONIC_FILE (from {file_layer}) are both set; keep one"
+                ),
+            ));
+        }
+    }
+    Ok(if let Some(f) = v.get("MNEMONIC_FILE") {
         MnemonicSource::File(PathBuf::from(f))
-    } else if let Some(m) = vars.get("MNEMONIC").filter(|m| !m.trim().is_empty()) {
+    } else if let Some((m, _)) = inline {
         MnemonicSource::Inline(Secret::new(m.to_string()))
     } else {
         MnemonicSource::Missing
-    };
-    let flags = &src.flags;
-    Ok(Config {
-        network,
-        chain_id: get("ALLORA_CHAIN_ID")
-            .unwrap_or(preset.chain_id)
-            .to_string(),
-        lcd_urls: parse_urls(
-            "ALLORA_LCD_URLS",
-            get("ALLORA_LCD_URLS").unwrap_or(preset.lcd),
-            &["http", "https"],
-        )?,
-        rpc_urls: parse_urls(
-            "ALLORA_RPC_URLS",
-            get("ALLORA_RPC_URLS").unwrap_or(preset.rpc),
-            &["http", "https"],
-        )?,
-        ws_url: parse_urls(
-            "ALLORA_WS_URL",
-            get("ALLORA_WS_URL").unwrap_or(preset.ws),
-            &["ws", "wss"],
-        )?
-        .remove(0),
-        gas_price,
-        fee_cap,
-        emissions: match get("ALLORA_EMISSIONS").unwrap_or("auto") {
-            "auto" => None,
-            v => Some(crate::logic::emissions::Emissions::parse(v).map_err(|_| {
-                Error::config("ALLORA_EMISSIONS", format!("{v:?} is not auto, v9 or v10"))
-            })?),
-        },
-        connect_timeout: parse_duration(
-            "ALLORA_CONNECT_TIMEOUT",
-            get("ALLORA_CONNECT_TIMEOUT").unwrap_or("5s"),
-        )?,
-        read_timeout: parse_duration(
-            "ALLORA_READ_TIMEOUT",
-            get("ALLORA_READ_TIMEOUT").unwrap_or("15s"),
-        )?,
-        endpoint_cooldown: parse_duration(
-            "ALLORA_ENDPOINT_COOLDOWN",
-            get("ALLORA_ENDPOINT_COOLDOWN").unwrap_or("30s"),
-        )?,
-        gas_adjustment: parse_positive_f64(
-            "ALLORA_GAS_ADJUSTMENT",
-            get("ALLORA_GAS_ADJUSTMENT").unwrap_or("1.3"),
-        )?,
-        gas_margin: parse_positive_f64(
-            "ALLORA_GAS_MARGIN",
-            get("ALLORA_GAS_MARGIN").unwrap_or("1.2"),
-        )?,
-        tx_timeout: parse_duration(
-            "ALLORA_TX_TIMEOUT",
-            get("ALLORA_TX_TIMEOUT").unwrap_or("60s"),
-        )?,
-        ws_silence: parse_duration(
-            "ALLORA_WS_SILENCE",
-            get("ALLORA_WS_SILENCE").unwrap_or("60s"),
-        )?,
-        topic_id,
-        ticker,
-        target_hours: parse_hours("TARGET_HOURS", get("TARGET_HOURS").unwrap_or("168"))?,
-        train_span_hours: parse_hours(
-            "TRAIN_SPAN_HOURS",
-            get("TRAIN_SPAN_HOURS").unwrap_or("336"),
-        )?,
-        validation_span_hours: parse_hours(
-            "VALIDATION_SPAN_HOURS",
-            get("VALIDATION_SPAN_HOURS").unwrap_or("168"),
-        )?,
-        tiingo_api_key: get("TIINGO_API_KEY").map(|k| Secret::new(k.to_string())),
-        tiingo_url: parse_urls(
-            "TIINGO_URL",
-            get("TIINGO_URL").unwrap_or("https://api.tiingo.com"),
-            &["http", "https"],
-        )?
-        .remove(0),
-        wallet_addr: get("ALLORA_WALLET_ADDR").map(str::to_string),
-        mnemonic,
-        insecure_key_file: flags.insecure_key_file,
-        data_dir: flags
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| get("ALLORA_DATA_DIR").unwrap_or("./data").into()),
-        log_dir: flags
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| get("ALLORA_LOG_DIR").unwrap_or("./logs").into()),
-        env_file: (!src.file_name.is_empty()).then(|| PathBuf::from(&src.file_name)),
-        log_max_bytes: parse_size(
-            "ALLORA_LOG_MAX_BYTES",
-            get("ALLORA_LOG_MAX_BYTES").unwrap_or("50M"),
-        )?,
-        log_backups: parse_u64(
-            "ALLORA_LOG_BACKUPS",
-            get("ALLORA_LOG_BACKUPS").unwrap_or("5"),
-        )
-        .and_then(|n| {
-            u32::try_from(n).map_err(|_| Error::config("ALLORA_LOG_BACKUPS", "too large"))
-        })?,
-        debug: flags.debug,
     })
 }
 
@@ -577,18 +526,41 @@ mod tests {
     }
 
     #[test]
-    fn file_overrides_env_and_validates() {
+    fn env_overrides_file_and_validates() {
         let c = build_with(
-            &[("TOPIC_ID", "67"), ("ALLORA_NETWORK", "testnet")],
-            &[("ALLORA_NETWORK", "mainnet")],
+            &[("TOPIC_ID", "67"), ("ALLORA_NETWORK", "mainnet")],
+            &[("ALLORA_NETWORK", "testnet"), ("TICKER", "BTCUSD")],
         )
         .unwrap();
-        assert_eq!(c.chain_id, "allora-mainnet-1");
+        assert_eq!(c.chain_id, "allora-mainnet-1", "the environment wins");
+        assert_eq!(
+            c.ticker, "btcusd",
+            "the file fills what the environment lacks"
+        );
         assert_eq!(
             err(&[], &[("ALLORA_NOPE", "1")]),
             "config ALLORA_NOPE: unknown key in .env"
         );
-        assert!(build_with(&[("ALLORA_NOPE", "1")], &[]).is_ok());
+        let c = build_with(&[("ALLORA_NOPE", "1")], &[]).unwrap();
+        assert_eq!(
+            c.warnings,
+            ["unknown key ALLORA_NOPE in the environment (a typo?); it is ignored"]
+        );
+        assert_eq!(
+            err(&[], &[("ALLORA_LCD_URLS", "")]),
+            "config ALLORA_LCD_URLS: is empty in .env; remove the line to use the testnet preset"
+        );
+        assert!(err(&[("ALLORA_WS_URL", " ")], &[]).contains("is empty in the environment"));
+        assert_eq!(
+            err(&[("ALLORA_LOG_MAX_BYTES", "10K")], &[]),
+            "config ALLORA_LOG_MAX_BYTES: 10240 bytes is below the minimum of 64K (65536 bytes)"
+        );
+        assert_eq!(
+            build_with(&[("ALLORA_LOG_MAX_BYTES", "64K")], &[])
+                .unwrap()
+                .log_max_bytes,
+            65536
+        );
         assert_eq!(
             err(&[("TOPIC_ID", "abc")], &[]),
             "config TOPIC_ID: \"abc\" is not a whole number"
@@ -636,6 +608,10 @@ mod tests {
         assert_eq!(c.mnemonic, MnemonicSource::File("/k".into()));
         let c = build_with(&[("MNEMONIC", "a b")], &[]).unwrap();
         assert!(matches!(c.mnemonic, MnemonicSource::Inline(_)));
+        assert_eq!(
+            err(&[("MNEMONIC", "a b")], &[("MNEMONIC_FILE", "/k")]),
+            "config MNEMONIC: MNEMONIC (from the environment) and MNEMONIC_FILE (from .env) are both set; keep one"
+        );
         let src = Sources {
             env: vec![("MNEMONIC_FILE".into(), "/k".into())],
             credential: Some("/c/mnemonic".into()),

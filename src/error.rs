@@ -14,7 +14,10 @@ pub enum Error {
     /// Bad command line (unknown flag, missing value). Exit 2, nothing written.
     Usage(String),
     /// A configuration key with a bad value. Exit 2 at start-up, nothing written.
-    Config { key: String, problem: String },
+    Config {
+        key: String,
+        problem: String,
+    },
     /// The mnemonic or key file is unusable (missing, unreadable, bad checksum,
     /// unsafe permissions). Exit 2. The message never echoes any word.
     Wallet(String),
@@ -52,6 +55,9 @@ pub enum Error {
     /// The model could not be trained, loaded or used. The window is skipped.
     Model(String),
     /// The operator asked us to stop (SIGINT/SIGTERM).
+    /// Another worker already holds the machine-wide claim on this key:
+    /// exit 1, naming its pid and data dir.
+    Running(String),
     Shutdown,
 }
 
@@ -120,6 +126,7 @@ impl fmt::Display for Error {
             Error::Verify(m) => write!(f, "verification failed: {m}"),
             Error::Data(m) => write!(f, "market data: {m}"),
             Error::Model(m) => write!(f, "model: {m}"),
+            Error::Running(m) => write!(f, "{m}"),
             Error::Shutdown => write!(f, "shutting down"),
         }
     }

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::chain::Client;
+use crate::io::claim::Claim;
 use crate::io::ledger::{self, LedgerFile};
 use crate::io::lock::{self, Lock};
 use crate::io::notify::Notifier;
@@ -132,13 +133,27 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         config.topic_id,
         wallet.address(),
     );
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::io(format!("create {}", config.data_dir.display()), e))?;
+    let _claim = Claim::acquire(
+        &config.chain_id,
+        config.topic_id,
+        wallet.address(),
+        &config.data_dir,
+    )?;
     let _lock = Lock::acquire(&lock_path)?;
-    if !wait_for_start(opts.start_at) {
-        return Ok(Summary::default());
-    }
+    check_metrics_file(&opts)?;
+    warn_short_watchdog(config);
     let mut agent = Agent::new(config, wallet, opts)?;
     agent.startup();
+    // Ready once configured and locked, also while waiting for --start-at:
+    // a chain that is down shows in STATUS and the metrics; systemd must
+    // not restart us for it.
+    agent.notifier.send("READY=1");
+    agent.wait_for_start();
     while !agent.finished() {
+        crate::io::notify::watchdog();
+        signals::take_sighup();
         agent.expire_windows();
         let action = schedule::next(
             &agent.state,
@@ -163,23 +178,35 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
     agent.shutdown()
 }
 
-/// Waits for `--start-at`, logging once an hour; false when stopped first.
-fn wait_for_start(start_at: Option<OffsetDateTime>) -> bool {
-    let Some(start) = start_at else { return true };
-    loop {
-        let left = start - clock::now_utc();
-        if left <= time::Duration::ZERO {
-            return true;
-        }
-        log::info!(
-            "waiting {} minutes for --start-at {}",
-            left.whole_minutes(),
-            start
+/// Refuses a `--metrics-file` that cannot be written, at start rather than
+/// with a warning a minute later (writes an empty file, which the textfile
+/// collector reads as no metrics; the first status write fills it).
+fn check_metrics_file(opts: &Options) -> Result<()> {
+    let Some(path) = &opts.metrics_file else {
+        return Ok(());
+    };
+    crate::io::atomic::write(path, b"").map_err(|e| {
+        Error::Usage(format!(
+            "--metrics-file {} cannot be written: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// One HTTP call may block for connect + read timeout without a watchdog
+/// ping; a `WATCHDOG_USEC` shorter than twice that risks a kill.
+fn warn_short_watchdog(config: &Config) {
+    let Some(usec) = crate::io::notify::watchdog_usec() else {
+        return;
+    };
+    let need = 2 * (config.connect_timeout + config.read_timeout);
+    if usec < need {
+        log::warn!(
+            "WARNING the systemd watchdog ({} s) is shorter than twice ALLORA_CONNECT_TIMEOUT + ALLORA_READ_TIMEOUT ({} s): one slow HTTP call can get the worker killed; raise WatchdogSec= to {} or more",
+            usec.as_secs_f64(),
+            need.as_secs_f64(),
+            need.as_secs_f64().ceil()
         );
-        let slice = Duration::from_secs_f64(left.as_seconds_f64().clamp(0.0, 3600.0));
-        if signals::sleep_until(Instant::now() + slice) {
-            return false;
-        }
     }
 }
 
@@ -257,9 +284,42 @@ impl<'a> Agent<'a> {
         for nonce in unresolved {
             self.open_window(nonce, None);
         }
-        // Ready once configured and locked: a chain that is down shows in
-        // STATUS and the metrics; systemd must not restart us for it.
-        self.notifier.send("READY=1");
+    }
+
+    /// Waits for `--start-at` as a serving worker would idle: status.json,
+    /// metrics and systemd STATUS every minute, the heartbeat on its
+    /// interval, and a stop request ends the wait (and the run).
+    fn wait_for_start(&mut self) {
+        let Some(start) = self.opts.start_at else {
+            return;
+        };
+        let at = crate::logic::human::rfc3339(start);
+        let mut logged: Option<Instant> = None;
+        let mut heartbeat_at = Instant::now() + self.opts.heartbeat;
+        loop {
+            let left = start - clock::now_utc();
+            if left <= time::Duration::ZERO || signals::stop_requested() {
+                self.counters.problem = None;
+                return;
+            }
+            let left = Duration::from_secs_f64(left.as_seconds_f64());
+            if logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                logged = Some(Instant::now());
+                log::info!(
+                    "waiting for --start-at {at} (in {})",
+                    crate::logic::human::duration(left)
+                );
+            }
+            self.counters.problem = Some(format!("waiting until {at} (--start-at)"));
+            if Instant::now() >= heartbeat_at {
+                heartbeat_at = Instant::now() + self.opts.heartbeat;
+                self.heartbeat();
+            } else {
+                self.write_status();
+            }
+            let slice = left.min(Duration::from_secs(60)).min(self.opts.heartbeat);
+            signals::sleep_until(Instant::now() + slice);
+        }
     }
 
     fn finished(&mut self) -> bool {

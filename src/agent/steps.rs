@@ -60,8 +60,12 @@ impl Agent<'_> {
                     &format!("start-up probe failed, retrying in {} s: {e}", wait / 1000),
                     json!({}),
                 );
-                self.counters.problem = Some(e.to_string());
+                self.counters.problem = Some(match e {
+                    Error::Chain { code: 13, .. } => e.to_string(),
+                    _ => format!("chain unreachable at start-up: {e}"),
+                });
                 self.state.probe_retry_at_ms = now + wait;
+                self.write_status();
             }
         }
     }
@@ -216,10 +220,10 @@ impl Agent<'_> {
         self.counters.last_window = Some(nonce);
         logging::event(
             Kind::WindowOpen,
-            &format!(
-                "window open for nonce {nonce} (ends at block {})",
-                end.map_or("?".into(), |e| e.to_string())
-            ),
+            &match end {
+                Some(e) => format!("window open for nonce {nonce} (ends at block {e})"),
+                None => format!("window open for nonce {nonce} (its end block is not known yet)"),
+            },
             json!({"nonce": nonce, "window_end": end}),
         );
     }
@@ -275,13 +279,15 @@ impl Agent<'_> {
         self.write_status();
     }
 
-    /// Days of submissions the balance pays for (fee + data sending fee per
-    /// window, 5 s blocks); a warning under 3 days.
+    /// Days of submissions the balance pays for (the same figure `check`
+    /// shows); a warning under 3 days.
     fn update_runway(&mut self, balance: u128) {
-        let per_window = self.params.as_ref().map_or(0, |p| p.data_sending_fee)
-            + (300_000.0 * self.config.gas_price * self.config.gas_margin).ceil() as u128;
+        let data_fee = self.params.as_ref().map_or(0, |p| p.data_sending_fee);
+        let per_window = self.client.fee_per_submission(data_fee);
+        self.counters.fee_per_submission_uallo = Some(per_window);
         let epoch = self.topic.as_ref().map_or(720, |t| t.epoch_length);
-        let days = crate::logic::submit::runway_days(balance, per_window, epoch, 5.0);
+        let secs_per_block = self.client.seconds_per_block().unwrap_or(5.0);
+        let days = crate::logic::submit::runway_days(balance, per_window, epoch, secs_per_block);
         self.counters.runway_days = days.is_finite().then_some((days * 10.0).round() / 10.0);
         if days < 3.0 {
             logging::event(
@@ -316,7 +322,6 @@ impl Agent<'_> {
             self.counters.missed_total()
         );
         self.notifier.send(&line);
-        self.notifier.send("WATCHDOG=1");
     }
 
     /// Waits for a websocket event or `until_ms`, in slices of at most 1 s so
@@ -327,8 +332,11 @@ impl Agent<'_> {
         let intended = self.now_ms() + slice;
         match self.ws.as_mut().map(|ws| ws.next_event(deadline)) {
             Some(Ok(Some(WsEvent::Window(w)))) if w.topic_id == self.config.topic_id => {
-                // The height comes from polls and lookups, never from an event.
+                // The height comes from block headers, never from an event.
                 self.open_window(w.nonce, Some(w.window_end));
+                if let Ok(h) = self.client.latest_height() {
+                    self.state.latest_height = self.state.latest_height.max(h);
+                }
             }
             Some(Ok(Some(WsEvent::Connected))) => self.state.need_window_status = true,
             Some(Ok(_)) => {}

@@ -106,8 +106,12 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let spans = super::train::spans(&ctx.config);
     let (first, last) = backtest::default_range(&s, &spans).ok_or_else(|| {
         Error::Data(format!(
-            "{}: not enough hourly bars for a backtest",
-            csv.display()
+            "{}: {} hourly bars are not enough for a backtest: it needs at least {} \
+             (training, validation, features and one {} h target)",
+            csv.display(),
+            s.close.len(),
+            backtest::min_bars(&spans),
+            spans.horizon
         ))
     })?;
     let pick = |t: Option<i64>, default: usize, flag: &str| -> Result<usize> {

@@ -11,7 +11,7 @@ use crate::config::{redact_url, MnemonicSource};
 use crate::error::Result;
 use crate::io::chain::Client;
 use crate::io::{clock, http};
-use crate::logic::submit;
+use crate::logic::{human, submit};
 
 pub const COMMAND: Command = Command {
     name: "check",
@@ -79,7 +79,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     };
     let mut client = Client::new(c)?;
     endpoints(&mut r, &client);
-    chain(&mut r, &mut client, addr.as_deref(), c.gas_price);
+    chain(&mut r, &mut client, addr.as_deref());
     market(&mut r, ctx);
     dir(&mut r, "data dir", &c.data_dir);
     dir(&mut r, "log dir", &c.log_dir);
@@ -142,7 +142,7 @@ fn endpoints(r: &mut Report, client: &Client) {
     }
 }
 
-fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, min_price: f64) {
+fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>) {
     match client.check_chain_id() {
         Ok(id) => r.ok("chain id", id),
         Err(e) => {
@@ -198,13 +198,7 @@ fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, min_price: f64
         client.can_submit(addr),
         "ask the topic creator to whitelist the address",
     );
-    funds(
-        r,
-        client,
-        addr,
-        topic.map_or(720, |t| t.epoch_length),
-        min_price,
-    );
+    funds(r, client, addr, topic.map_or(720, |t| t.epoch_length));
     skew(r, client);
 }
 
@@ -216,7 +210,7 @@ fn flag(r: &mut Report, name: &str, answer: Result<bool>, fix: &str) {
     }
 }
 
-fn funds(r: &mut Report, client: &mut Client, addr: &str, epoch_length: u64, min_price: f64) {
+fn funds(r: &mut Report, client: &mut Client, addr: &str, epoch_length: u64) {
     if let Err(e) = client.account(addr) {
         return r.fail("balance", e.to_string(), "fund the address");
     }
@@ -224,13 +218,14 @@ fn funds(r: &mut Report, client: &mut Client, addr: &str, epoch_length: u64, min
         Ok(b) => b,
         Err(e) => return r.fail("balance", e.to_string(), "check the LCD endpoints"),
     };
-    let price = submit::gas_price(min_price, client.feemarket_price().ok(), 1.0, 0);
     let data_fee = client.params().map(|p| p.data_sending_fee).unwrap_or(0);
-    let per_submission = (submit::GAS_FALLBACK as f64 * price).ceil() as u128 + data_fee;
-    let secs_per_block = seconds_per_block(client).unwrap_or(5.0);
+    let per_submission = client.fee_per_submission(data_fee);
+    let secs_per_block = client.seconds_per_block().unwrap_or(5.0);
     let days = submit::runway_days(balance, per_submission, epoch_length, secs_per_block);
     let detail = format!(
-        "{balance} uallo, about {per_submission} uallo per submission, runway {days:.1} days"
+        "{}, about {} per submission, runway {days:.1} days",
+        human::allo(balance),
+        human::allo(per_submission)
     );
     if balance < per_submission {
         r.fail("balance", detail, "fund the address");
@@ -239,14 +234,6 @@ fn funds(r: &mut Report, client: &mut Client, addr: &str, epoch_length: u64, min
     } else {
         r.ok("balance", detail);
     }
-}
-
-fn seconds_per_block(client: &mut Client) -> Option<f64> {
-    let latest = client.block(None).ok()?;
-    let back = latest.height.checked_sub(100).filter(|h| *h > 0)?;
-    let old = client.block(Some(back)).ok()?;
-    let secs = (latest.time - old.time).as_seconds_f64() / (latest.height - back) as f64;
-    (secs > 0.0).then_some(secs)
 }
 
 fn skew(r: &mut Report, client: &mut Client) {
@@ -269,9 +256,7 @@ fn skew(r: &mut Report, client: &mut Client) {
 }
 
 fn market(r: &mut Report, ctx: &Ctx) {
-    // TODO(lead): use the model branch's `config.tiingo_url` once merged.
-    let base = std::env::var("TIINGO_URL").unwrap_or_else(|_| "https://api.tiingo.com".into());
-    let base = base.trim_end_matches('/');
+    let base = ctx.config.tiingo_url.trim_end_matches('/');
     let agent = http::agent(ctx.config.connect_timeout, ctx.config.read_timeout);
     let token = ctx
         .config
@@ -307,16 +292,30 @@ fn market(r: &mut Report, ctx: &Ctx) {
     }
 }
 
+/// Checks `path` is writable without creating it: a dir that does not
+/// exist yet is judged by its nearest existing parent (`run` creates it).
 fn dir(r: &mut Report, name: &str, path: &Path) {
-    let probe = path.join(".allora-worker-check");
-    let writable = std::fs::create_dir_all(path)
-        .and_then(|_| std::fs::write(&probe, b"ok"))
-        .and_then(|_| std::fs::remove_file(&probe));
+    let existing = path
+        .ancestors()
+        .find(|a| a.is_dir())
+        .unwrap_or(Path::new("."));
+    let probe = existing.join(".allora-worker-check");
+    let writable = std::fs::write(&probe, b"ok").and_then(|_| std::fs::remove_file(&probe));
     if let Err(e) = writable {
         return r.fail(
             name,
-            format!("{}: {e}", path.display()),
+            format!("{}: {e}", existing.display()),
             "create it or fix its owner",
+        );
+    }
+    if existing != path {
+        return r.ok(
+            name,
+            format!(
+                "{} does not exist yet; {} is writable (run creates it)",
+                path.display(),
+                existing.display()
+            ),
         );
     }
     match free_kib(path) {

@@ -71,7 +71,43 @@ fn parse(args: Vec<OsString>) -> Result<Args> {
 fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let a = parse(args)?;
     signals::install()?;
-    let (_, wallet) = devnet::throwaway_wallet(7)?;
+    let dir = fresh_dir()?;
+    let result = serve(ctx, &a, &dir);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        log::warn!("WARNING could not remove {}: {e}", dir.display());
+    }
+    result
+}
+
+/// A new, uniquely named directory under the system temp dir: never one a
+/// previous demo (maybe with a recycled pid) left behind.
+fn fresh_dir() -> Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    for n in 0..100 {
+        let dir = std::env::temp_dir().join(format!(
+            "allora-worker-demo-{}-{nanos}-{n}",
+            std::process::id()
+        ));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(format!("create {}", dir.display()), e)),
+        }
+    }
+    Err(Error::Usage(
+        "demo: no fresh temporary directory could be created".into(),
+    ))
+}
+
+fn serve(ctx: &Ctx, a: &Args, dir: &Path) -> Result<i32> {
+    // A wallet of its own, so demos running at once never share a claim.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let seed = (u64::from(std::process::id()) << 32) ^ nanos;
+    let (_, wallet) = devnet::throwaway_wallet(seed)?;
     let net = Devnet::start(DevnetConfig {
         block_ms: a.block_ms,
         epoch_blocks: 10,
@@ -79,7 +115,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
         ..DevnetConfig::default()
     })?;
-    let config = demo_config(&ctx.config, &net);
+    let config = demo_config(&ctx.config, &net, dir);
     register(&config, &wallet)?;
     let opts = Options {
         max_windows: Some(a.windows),
@@ -117,7 +153,7 @@ fn dump_txs(config: &Config, net: &Devnet, path: &Path) -> Result<()> {
 }
 
 /// The user's configuration pointed at the devnet, with a private data dir.
-fn demo_config(user: &Config, net: &Devnet) -> Config {
+fn demo_config(user: &Config, net: &Devnet, dir: &Path) -> Config {
     let mut c = user.clone();
     c.chain_id = DevnetConfig::default().chain_id;
     c.lcd_urls = vec![net.base_url()];
@@ -129,7 +165,7 @@ fn demo_config(user: &Config, net: &Devnet) -> Config {
     c.emissions = None;
     c.tx_timeout = Duration::from_secs(6);
     c.topic_id = 67;
-    c.data_dir = std::env::temp_dir().join(format!("allora-worker-demo-{}", std::process::id()));
+    c.data_dir = dir.to_path_buf();
     c
 }
 

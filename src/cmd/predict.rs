@@ -123,7 +123,17 @@ fn parse(args: Vec<OsString>) -> Result<(Options, Option<f64>, bool)> {
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Long("csv") => o.csv = Some(PathBuf::from(p.value()?)),
-            lexopt::Arg::Long("at") => o.at = Some(super::backtest::time_flag("--at", p.value()?)?),
+            lexopt::Arg::Long("at") => {
+                let at = super::backtest::time_flag("--at", p.value()?)?;
+                let now = crate::io::clock::now_utc().unix_timestamp();
+                if at > now {
+                    return Err(Error::Usage(format!(
+                        "--at {} is in the future; a forecast can only use bars up to now",
+                        crate::logic::bars::format_time(at)
+                    )));
+                }
+                o.at = Some(at);
+            }
             lexopt::Arg::Long("seed") => o.seed = Some(p.value()?.parse()?),
             lexopt::Arg::Long("predict-cmd") => {
                 o.predict_cmd = Some(p.value()?.to_string_lossy().into_owned())

@@ -1,13 +1,20 @@
 //! `allora-worker register`: registers the worker's address in the configured
 //! topic. Idempotent (already registered → says so, exit 0); shows the
-//! registration fee and pays it only with `--yes`. Never prints secrets.
+//! registration fee and the transaction fee (ALLO and uallo) and pays them
+//! only with `--yes` (without it: exit 0, nothing paid). A paid
+//! registration is a `registered` event. Never prints secrets.
 
 use std::ffi::OsString;
 
 use crate::agent::submit_blocking;
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
+use serde_json::json;
+
 use crate::io::chain::{Client, TxKind};
+use crate::io::logging;
+use crate::logic::event::Kind;
+use crate::logic::human;
 use crate::logic::submission::Outcome;
 
 pub const COMMAND: Command = Command {
@@ -38,11 +45,23 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         return Ok(0);
     }
     let fee = client.params()?.registration_fee;
-    println!("registering {addr} as a worker in topic {topic} costs a registration fee of {fee} uallo plus the transaction fee");
+    // Signing a quote costs nothing; only a broadcast would pay.
+    let quote = client.latest_height().and_then(|h| {
+        let timeout = h.saturating_add(crate::agent::REGISTER_TIMEOUT_BLOCKS);
+        client.sign(wallet, TxKind::Register, timeout, 0, None)
+    });
+    let tx_fee = match quote {
+        Ok(_) => client.last_fee().map_or("unknown".to_string(), human::allo),
+        Err(e) => format!("unknown ({e})"),
+    };
+    println!(
+        "registering {addr} as a worker in topic {topic} costs a registration fee of {} \
+         plus a transaction fee of about {tx_fee}",
+        human::allo(fee)
+    );
     if !yes {
-        return Err(Error::Usage(
-            "register: re-run with --yes to pay the registration fee".into(),
-        ));
+        println!("nothing paid: run allora-worker register --yes to pay and register");
+        return Ok(0);
     }
     let outcome = submit_blocking(&mut client, wallet, TxKind::Register, None)?;
     match outcome {
@@ -55,6 +74,12 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
                 });
             }
             println!("registered {addr} in topic {topic}: tx {tx_hash} at height {height}");
+            logging::event(
+                Kind::Registered,
+                &format!("registered {addr} in topic {topic}: tx {tx_hash} at height {height}"),
+                json!({"address": addr, "topic_id": topic, "tx_hash": tx_hash, "height": height,
+                       "registration_fee_uallo": fee.to_string()}),
+            );
             Ok(0)
         }
         other => Err(Error::Chain {

@@ -3,7 +3,7 @@
 //! `agent::Options`, install the signal handler and hand over to `agent`.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lexopt::ValueExt;
@@ -14,21 +14,36 @@ use crate::agent::{self, Options};
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
 use crate::io::signals;
+use crate::logic::counters::Counters;
+use crate::logic::human;
+
+/// The flags only the daemon takes (`once` refuses them).
+const DAEMON_ONLY: &[&str] = &[
+    "poll-interval",
+    "start-at",
+    "stop-at",
+    "heartbeat",
+    "retrain",
+];
+
+macro_rules! daemon_flags {
+    () => {
+        "  --poll-interval SECS   poll unfulfilled nonces this often (default 120)\n  \
+         --start-at TIME        wait until this RFC 3339 time before starting\n  \
+         --stop-at TIME         shut down cleanly at this RFC 3339 time (exit 0)\n  \
+         --heartbeat SECS       heartbeat interval (default 3600)\n  \
+         --retrain SECS         retrain interval (default 21600)\n"
+    };
+}
 
 macro_rules! flags {
     () => {
-        "Flags:\n  \
-         --poll-interval SECS   poll unfulfilled nonces this often (default 120)\n  \
-         --start-at TIME        wait until this RFC 3339 time before starting\n  \
-         --stop-at TIME         shut down cleanly at this RFC 3339 time (exit 0)\n  \
-         --metrics-file PATH    write Prometheus text metrics here (node_exporter textfile collector)\n  \
+        "  --metrics-file PATH    write Prometheus text metrics here (node_exporter textfile collector)\n  \
          --fallback-value X     submit X when no forecast is possible (default: skip the window)\n  \
          --predict-cmd CMD      run `CMD NONCE TOPIC BARS_CSV` and submit the one decimal it prints\n  \
          --predict-timeout SECS time limit for --predict-cmd (default 30)\n  \
          --csv FILE             hourly bars from a CSV file instead of Tiingo\n  \
-         --seed N               model seed (default 0)\n  \
-         --heartbeat SECS       heartbeat interval (default 3600)\n  \
-         --retrain SECS         retrain interval (default 21600)\n"
+         --seed N               model seed (default 0)\n"
     };
 }
 
@@ -39,6 +54,8 @@ pub const COMMAND: Command = Command {
     usage: concat!(
         "Usage: allora-worker run [FLAGS]\n\n",
         "Runs until SIGTERM/SIGINT (a second one exits at once) or --stop-at.\n\n",
+        "Flags:\n",
+        daemon_flags!(),
         flags!()
     ),
     run: run_daemon,
@@ -51,6 +68,7 @@ pub const ONCE: Command = Command {
     usage: concat!(
         "Usage: allora-worker once [FLAGS]\n\n",
         "Serves every open window once and exits: 0 when it submitted or had nothing to do, 1 on error.\n\n",
+        "Flags:\n",
         flags!()
     ),
     run: run_once,
@@ -70,6 +88,13 @@ pub fn parse(args: Vec<OsString>, name: &str) -> Result<Options> {
         }
     };
     while let Some(arg) = p.next()? {
+        if let lexopt::Arg::Long(flag) = arg {
+            if name == "once" && DAEMON_ONLY.contains(&flag) {
+                return Err(Error::Usage(format!(
+                    "once: --{flag} is a flag of run, not of once"
+                )));
+            }
+        }
         match arg {
             lexopt::Arg::Long("poll-interval") => {
                 o.poll_interval = secs(p.value()?, "--poll-interval")?
@@ -99,10 +124,19 @@ pub fn parse(args: Vec<OsString>, name: &str) -> Result<Options> {
             other => return Err(unexpected(other, name)),
         }
     }
+    if let (Some(start), Some(stop)) = (o.start_at, o.stop_at) {
+        if start >= stop {
+            return Err(Error::Usage(format!(
+                "--start-at {} is not before --stop-at {}",
+                human::rfc3339(start),
+                human::rfc3339(stop)
+            )));
+        }
+    }
     Ok(o)
 }
 
-fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
+pub fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
     let s = v.string()?;
     OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
         Error::Usage(format!(
@@ -111,8 +145,43 @@ fn time_flag(v: OsString, flag: &str) -> Result<OffsetDateTime> {
     })
 }
 
+/// Records why `run` or `once` could not start in `status.json`, so
+/// `status` says "not running — last start failed at T: reason". Not when
+/// another worker runs: its status.json is its own.
+pub fn record_start_failure(data_dir: &Path, e: &Error) {
+    if matches!(e, Error::Running(_)) {
+        return;
+    }
+    let path = data_dir.join("status.json");
+    let previous = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let now = crate::io::clock::now_utc().unix_timestamp();
+    let doc = Counters::start_failure_json(previous, now, &e.to_string());
+    let written = std::fs::create_dir_all(data_dir)
+        .map_err(|e| Error::io(format!("create {}", data_dir.display()), e))
+        .and_then(|()| crate::io::atomic::write(&path, format!("{doc:#}\n").as_bytes()));
+    if let Err(e) = written {
+        log::warn!("WARNING could not record the failed start: {e}");
+    }
+}
+
+/// Refuses an unreadable or invalid `--csv` at start, naming the line,
+/// rather than missing every window as `no_data`.
+fn check_csv(opts: &Options) -> Result<()> {
+    let Some(path) = &opts.csv else {
+        return Ok(());
+    };
+    match crate::io::market::read_csv(path) {
+        Ok(_) => Ok(()),
+        Err(Error::Data(why)) => Err(Error::Usage(format!("--csv {why}"))),
+        Err(e) => Err(Error::Usage(format!("--csv {}: {e}", path.display()))),
+    }
+}
+
 fn run_daemon(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let opts = parse(args, "run")?;
+    check_csv(&opts)?;
     let hup_ignored = signals::install()?;
     if hup_ignored {
         log::info!(
@@ -126,6 +195,7 @@ fn run_daemon(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
 fn run_once(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let mut opts = parse(args, "once")?;
     opts.once = true;
+    check_csv(&opts)?;
     signals::install()?;
     let summary = agent::run(&ctx.config, ctx.wallet()?, opts)?;
     let c = &summary.counters;

@@ -1,47 +1,44 @@
-//! `allora-worker status`: reads `status.json` and the lock file in the data
-//! dir and prints a human summary (or `--json`). Needs no key and no network.
+//! `allora-worker status`: finds the running worker through its machine-wide
+//! claim (from any directory, also under the hardened unit), reads
+//! `status.json` from that worker's data dir (else the configured one) and
+//! prints a human summary (or `--json`). Exit 0 when a worker runs, 3 when
+//! not (LSB). Needs no key and no network.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
+use crate::io::claim::{self, Running};
 use crate::io::{clock, lock};
+use crate::logic::human;
 
 pub const COMMAND: Command = Command {
     name: "status",
     summary: "show whether the worker runs and what it did (from status.json)",
     needs_wallet: false,
-    usage: "Usage: allora-worker status [--json]\n\nFlags:\n  --json    print one JSON object\n",
+    usage: "Usage: allora-worker status [--json]\n\nExit status: 0 when a worker runs, 3 when none does.\n\nFlags:\n  --json    print one JSON object\n",
     run,
 };
 
-/// Lock files in `data_dir` for the configured chain and topic.
-pub fn lock_files(data_dir: &Path, chain_id: &str, topic: u64) -> Vec<PathBuf> {
-    let prefix = lock::path_for(data_dir, chain_id, topic, "");
-    let prefix = prefix
-        .file_name()
-        .map(|n| n.to_string_lossy().trim_end_matches(".lock").to_string());
-    let mut out: Vec<PathBuf> = std::fs::read_dir(data_dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let name = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    prefix
-                        .as_ref()
-                        .is_some_and(|pre| name.starts_with(pre.as_str()))
-                        && name.ends_with(".lock")
-                })
-                .collect()
-        })
+/// The workers running on this machine for the configured chain and topic,
+/// found through their machine-wide claims: the configured address's
+/// (`ALLORA_WALLET_ADDR`, else the one the mnemonic derives, if one is
+/// configured), else every address's.
+pub fn running_workers(ctx: &Ctx) -> Vec<Running> {
+    let c = &ctx.config;
+    let address = c
+        .wallet_addr
+        .clone()
+        .or_else(|| ctx.wallet().ok().map(|w| w.address().to_string()))
         .unwrap_or_default();
-    out.sort();
-    out
+    let prefix = lock::instance_name(&c.chain_id, c.topic_id, &address);
+    claim::running()
+        .into_iter()
+        .filter(|r| r.instance.starts_with(&prefix))
+        .collect()
 }
 
 fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
@@ -54,54 +51,75 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         }
     }
     let c = &ctx.config;
-    let running: Vec<(PathBuf, Option<u32>)> = lock_files(&c.data_dir, &c.chain_id, c.topic_id)
-        .into_iter()
-        .filter(|p| lock::is_held(p))
-        .map(|p| {
-            let pid = lock::read_pid(&p);
-            (p, pid)
-        })
-        .collect();
-    let path = c.data_dir.join("status.json");
+    let running = running_workers(ctx);
+    let first = running.first();
+    let data_dir = first
+        .and_then(|r| r.data_dir.clone())
+        .unwrap_or_else(|| c.data_dir.clone());
+    let path = data_dir.join("status.json");
     let status: Value = match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text)
             .map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Null,
+        // The hardened unit's data dir is root's: say so, still say running.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && first.is_some() => {
+            json!({"problem": format!("cannot read {}: {e} (run status with sudo)", path.display())})
+        }
         Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
     };
-    let pid = running.first().and_then(|(_, pid)| *pid);
+    let pid = first.and_then(|r| r.pid);
     if as_json {
         println!(
             "{}",
-            json!({"running": !running.is_empty(), "pid": pid, "status": status})
+            json!({"running": first.is_some(), "pid": pid, "data_dir": data_dir, "status": status})
         );
     } else {
         print!(
             "{}",
             human(
                 pid,
-                !running.is_empty(),
+                first.is_some(),
+                &path,
                 &status,
                 clock::now_utc().unix_timestamp()
             )
         );
     }
-    Ok(0)
+    // LSB: 0 running, 3 not running.
+    Ok(if first.is_some() { 0 } else { 3 })
 }
 
-fn human(pid: Option<u32>, running: bool, s: &Value, now: i64) -> String {
-    let mut out = match (running, pid) {
+/// The `worker:` line: running with its pid, or not, and why it last failed
+/// to start when it did.
+fn state_line(pid: Option<u32>, running: bool, s: &Value) -> String {
+    match (running, pid) {
         (true, Some(p)) => format!("worker:        running (pid {p})\n"),
         (true, None) => "worker:        running\n".to_string(),
-        (false, _) => "worker:        not running\n".to_string(),
-    };
+        (false, _) => match (
+            s["last_start_failure"]["at"].as_i64(),
+            s["last_start_failure"]["reason"].as_str(),
+        ) {
+            (Some(at), Some(reason)) => format!(
+                "worker:        not running — last start failed at {}: {reason}\n",
+                human::unix_rfc3339(at)
+            ),
+            _ => "worker:        not running\n".to_string(),
+        },
+    }
+}
+
+fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> String {
+    let mut out = state_line(pid, running, s);
+    out.push_str(&format!("read:          {}\n", path.display()));
     if s.is_null() {
         out.push_str("status.json:   none yet (the worker has not written one)\n");
         return out;
     }
     let ago = |k: &str| {
-        s[k].as_i64()
-            .map_or("never".to_string(), |t| format!("{} s ago", now - t))
+        s[k].as_i64().map_or("never".to_string(), |t| {
+            let d = std::time::Duration::from_secs(now.saturating_sub(t).max(0) as u64);
+            format!("{} ({} ago)", human::unix_rfc3339(t), human::duration(d))
+        })
     };
     let text = |k: &str| match &s[k] {
         Value::Null => "-".to_string(),
@@ -112,19 +130,29 @@ fn human(pid: Option<u32>, running: bool, s: &Value, now: i64) -> String {
     out.push_str(&format!("heartbeat:     {}\n", ago("last_heartbeat_at")));
     out.push_str(&format!("windows seen:  {}\n", text("windows_seen")));
     out.push_str(&format!(
-        "submitted:     {} (last {} , tx {})\n",
+        "submitted:     {} (last {}, tx {})\n",
         text("submitted"),
         ago("last_success_at"),
         text("last_tx_hash")
     ));
     out.push_str(&format!("missed:        {}\n", text("missed")));
     out.push_str(&format!("last window:   {}\n", text("last_window")));
+    let balance = s["balance_uallo"]
+        .as_str()
+        .and_then(|b| b.parse::<u128>().ok())
+        .map_or("-".to_string(), human::allo);
+    let fee = s["fee_per_submission_uallo"]
+        .as_str()
+        .and_then(|b| b.parse::<u128>().ok())
+        .map_or("-".to_string(), human::allo);
     out.push_str(&format!(
-        "balance:       {} uallo (runway {} days)\n",
-        text("balance_uallo"),
+        "balance:       {balance}, about {fee} per submission, runway {} days\n",
         text("runway_days")
     ));
-    out.push_str(&format!("model age:     {} s\n", text("model_age_s")));
+    let model_age = s["model_age_s"].as_u64().map_or("-".to_string(), |a| {
+        human::duration(std::time::Duration::from_secs(a))
+    });
+    out.push_str(&format!("model age:     {model_age}\n"));
     out.push_str(&format!("problem:       {}\n", text("problem")));
     out
 }

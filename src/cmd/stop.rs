@@ -1,6 +1,6 @@
-//! `allora-worker stop`: sends SIGTERM to the worker holding the lock for
-//! this chain and topic and waits (up to `--timeout`, default 30 s) until it
-//! has let go of the lock.
+//! `allora-worker stop`: sends SIGTERM to the worker holding the
+//! machine-wide claim for this chain and topic (found from any directory)
+//! and waits (up to `--timeout`, default 30 s) until it has let go of it.
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
@@ -9,11 +9,11 @@ use lexopt::ValueExt;
 
 use crate::cmd::{status, unexpected, Command, Ctx};
 use crate::error::{Error, Result};
-use crate::io::{lock, signals};
+use crate::io::{claim, signals};
 
 pub const COMMAND: Command = Command {
     name: "stop",
-    summary: "stop the running worker (SIGTERM to the pid in its lock file) and wait for it",
+    summary: "stop the running worker (SIGTERM, found from any directory) and wait for it",
     needs_wallet: false,
     usage: "Usage: allora-worker stop [--timeout SECS]\n\nFlags:\n  --timeout SECS   how long to wait for the exit (default 30)\n",
     run,
@@ -29,25 +29,27 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         }
     }
     let c = &ctx.config;
-    let held: Vec<_> = status::lock_files(&c.data_dir, &c.chain_id, c.topic_id)
-        .into_iter()
-        .filter(|p| lock::is_held(p))
-        .collect();
-    if held.is_empty() {
+    let running = status::running_workers(ctx);
+    if running.is_empty() {
         println!(
-            "no worker is running for {} topic {} in {}",
-            c.chain_id,
-            c.topic_id,
-            c.data_dir.display()
+            "no worker is running for {} topic {} on this machine",
+            c.chain_id, c.topic_id
         );
         return Ok(0);
     }
-    for path in &held {
-        let pid = lock::read_pid(path)
-            .ok_or_else(|| Error::Decode(format!("lock file {} holds no pid", path.display())))?;
+    for worker in &running {
+        let pid = worker.pid.ok_or_else(|| {
+            Error::Decode(format!(
+                "the worker {} does not say its pid",
+                worker.instance
+            ))
+        })?;
         signals::terminate(pid)?;
         let deadline = Instant::now() + timeout;
-        while lock::is_held(path) {
+        while status::running_workers(ctx)
+            .iter()
+            .any(|r| r.instance == worker.instance)
+        {
             if Instant::now() >= deadline {
                 return Err(Error::Io {
                     what: format!(
@@ -59,7 +61,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        println!("stopped worker pid {pid}");
+        println!("stopped worker {}", claim::describe(worker));
     }
     Ok(0)
 }

@@ -18,7 +18,8 @@ pub const COMMAND: Command = Command {
     name: "systemd-unit",
     summary: "print a systemd unit (or a supervisord section) for this binary",
     needs_wallet: false,
-    usage: "Usage: allora-worker systemd-unit [--user NAME] [--watchdog-sec N] [--supervisord]\n\n\
+    usage: "Usage: allora-worker systemd-unit [--user NAME] [--watchdog-sec N] [--supervisord]\n\
+            \x20      [--start-at TIME] [--stop-at TIME] [--metrics-file PATH]\n\n\
             Prints a unit for this binary's path: Type=notify, Restart=on-failure, the\n\
             mnemonic as the systemd credential `mnemonic` (from MNEMONIC_FILE, default\n\
             /etc/allora-worker/mnemonic), EnvironmentFile= from --env-file or ./.env\n\
@@ -27,32 +28,64 @@ pub const COMMAND: Command = Command {
             \x20 --user NAME       run as NAME with the configured data and log dirs\n\
             \x20                   (default: DynamicUser=yes, /var/lib/allora-worker and\n\
             \x20                   /var/log/allora-worker)\n\
-            \x20 --watchdog-sec N  WatchdogSec= (default 300)\n\
-            \x20 --supervisord     print a supervisord [program:allora-worker] section instead\n",
+            \x20 --watchdog-sec N  WatchdogSec= (default 300; at least twice\n\
+            \x20                   ALLORA_CONNECT_TIMEOUT + ALLORA_READ_TIMEOUT)\n\
+            \x20 --supervisord     print a supervisord [program:allora-worker] section instead\n\
+            \x20 --start-at TIME, --stop-at TIME, --metrics-file PATH\n\
+            \x20                   passed through to `run` (the metrics file's dir is made writable)\n",
     run,
 };
 
-fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
-    let mut user = None;
-    let mut watchdog_sec = 300;
-    let mut supervisord = false;
+/// The flags of `systemd-unit`.
+#[derive(Default)]
+struct Flags {
+    user: Option<String>,
+    watchdog_sec: Option<u32>,
+    supervisord: bool,
+    start_at: Option<String>,
+    stop_at: Option<String>,
+    metrics_file: Option<String>,
+}
+
+fn parse(args: Vec<OsString>) -> Result<Flags> {
+    let mut f = Flags::default();
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
-            lexopt::Arg::Long("user") => user = Some(parser.value()?.string()?),
+            lexopt::Arg::Long("user") => f.user = Some(parser.value()?.string()?),
             lexopt::Arg::Long("watchdog-sec") => {
                 let v = parser.value()?.string()?;
-                watchdog_sec = v.parse().map_err(|_| {
+                f.watchdog_sec = Some(v.parse().map_err(|_| {
                     Error::Usage(format!(
                         "--watchdog-sec {v:?} is not a whole number of seconds"
                     ))
-                })?;
+                })?);
             }
-            lexopt::Arg::Long("supervisord") => supervisord = true,
+            lexopt::Arg::Long("supervisord") => f.supervisord = true,
+            lexopt::Arg::Long(flag @ ("start-at" | "stop-at")) => {
+                let flag = format!("--{flag}");
+                let t = crate::cmd::run::time_flag(parser.value()?, &flag)?;
+                let text = crate::logic::human::rfc3339(t);
+                if flag == "--start-at" {
+                    f.start_at = Some(text);
+                } else {
+                    f.stop_at = Some(text);
+                }
+            }
+            lexopt::Arg::Long("metrics-file") => {
+                let path = std::path::PathBuf::from(parser.value()?);
+                f.metrics_file = Some(absolute(&path, "--metrics-file")?);
+            }
             other => return Err(unexpected(other, "systemd-unit")),
         }
     }
-    let deployment = deployment(ctx, user, watchdog_sec, supervisord)?;
+    Ok(f)
+}
+
+fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
+    let flags = parse(args)?;
+    let supervisord = flags.supervisord;
+    let deployment = deployment(ctx, flags)?;
     let text = if supervisord {
         unit_file::supervisord_program(&deployment)?
     } else {
@@ -64,16 +97,11 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
 
 /// The values the files are rendered from: absolute paths of this binary and
 /// of the configured files and dirs.
-fn deployment(
-    ctx: &Ctx,
-    user: Option<String>,
-    watchdog_sec: u32,
-    supervisord: bool,
-) -> Result<Deployment> {
+fn deployment(ctx: &Ctx, flags: Flags) -> Result<Deployment> {
     let config = &ctx.config;
     let binary =
         std::env::current_exe().map_err(|e| Error::io("find the path of this binary", e))?;
-    let own_dirs = supervisord || user.is_some();
+    let own_dirs = flags.supervisord || flags.user.is_some();
     let (data_dir, log_dir) = if own_dirs {
         (
             absolute(&config.data_dir, "data dir")?,
@@ -98,6 +126,7 @@ fn deployment(
             unit_file::DEFAULT_MNEMONIC_FILE.to_string()
         }
     };
+    let blocking = config.connect_timeout + config.read_timeout;
     Ok(Deployment {
         binary: absolute(&binary, "binary")?,
         env_file: match &config.env_file {
@@ -106,8 +135,12 @@ fn deployment(
         },
         data_dir,
         log_dir,
-        user,
-        watchdog_sec,
+        user: flags.user,
+        watchdog_sec: flags.watchdog_sec.unwrap_or(300),
+        min_watchdog_sec: (2.0 * blocking.as_secs_f64()).ceil() as u32,
+        start_at: flags.start_at,
+        stop_at: flags.stop_at,
+        metrics_file: flags.metrics_file,
         mnemonic_file,
     })
 }

@@ -55,6 +55,12 @@ pub struct Client {
     gas_margin: f64,
     fee_cap: u128,
     tx_timeout: Duration,
+    /// The last feemarket price seen (every submission asks for it).
+    feemarket_seen: Option<f64>,
+    /// Seconds per block and when they were measured (once an hour at most).
+    block_time: Option<(f64, Instant)>,
+    /// The fee (uallo) of the last tx `sign` built.
+    last_fee: Option<u128>,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -77,6 +83,9 @@ impl Client {
             gas_margin: config.gas_margin,
             fee_cap: config.fee_cap,
             tx_timeout: config.tx_timeout,
+            last_fee: None,
+            feemarket_seen: None,
+            block_time: None,
         })
     }
 
@@ -261,7 +270,39 @@ impl Client {
 
     /// The feemarket gas price in uallo per gas.
     pub fn feemarket_price(&mut self) -> Result<f64> {
-        cj::gas_price(&self.ok(Kind::Lcd, "/feemarket/v1/gas_price/uallo")?.body)
+        let price = cj::gas_price(&self.ok(Kind::Lcd, "/feemarket/v1/gas_price/uallo")?.body)?;
+        self.feemarket_seen = Some(price);
+        Ok(price)
+    }
+
+    /// What one submission costs, as the worker will pay it: the gas price
+    /// it will use (minimum or feemarket, times the margin) for the fallback
+    /// gas limit, plus the topic's data sending fee. `check`, the heartbeat
+    /// and `status` all use this figure. Asks the feemarket only when no
+    /// submission has yet (the heartbeat must not slow the loop down).
+    pub fn fee_per_submission(&mut self, data_sending_fee: u128) -> u128 {
+        let feemarket = match self.feemarket_seen {
+            Some(p) => Some(p),
+            None => self.feemarket_price().ok(),
+        };
+        let price = submit::gas_price(self.min_gas_price, feemarket, self.gas_margin, 0);
+        (submit::GAS_FALLBACK as f64 * price).ceil() as u128 + data_sending_fee
+    }
+
+    /// Seconds per block over the last 100 blocks, if the chain has them;
+    /// measured at most once an hour.
+    pub fn seconds_per_block(&mut self) -> Option<f64> {
+        if let Some((secs, at)) = self.block_time {
+            if at.elapsed() < Duration::from_secs(3600) {
+                return Some(secs);
+            }
+        }
+        let latest = self.block(None).ok()?;
+        let back = latest.height.checked_sub(100).filter(|h| *h > 0)?;
+        let old = self.block(Some(back)).ok()?;
+        let secs = (latest.time - old.time).as_seconds_f64() / (latest.height - back) as f64;
+        self.block_time = (secs > 0.0).then_some((secs, Instant::now()));
+        self.block_time.map(|(s, _)| s)
     }
 
     /// The header of block `height` (`latest` when `None`).
@@ -292,6 +333,11 @@ impl Client {
         let path = format!("/cosmos/tx/v1beta1/txs/{hash}");
         let reply = self.http.get(Kind::Lcd, &path)?;
         submission::tx_reply(&path, &reply)
+    }
+
+    /// The fee (uallo) of the last tx `sign` built, if any.
+    pub fn last_fee(&self) -> Option<u128> {
+        self.last_fee
     }
 
     /// Asks for the emissions version again before the next request (a tx

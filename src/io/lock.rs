@@ -59,7 +59,7 @@ impl Lock {
             let holder = read_pid(path)
                 .map(|p| format!("pid {p}"))
                 .unwrap_or_else(|| "another process".into());
-            return Err(Error::Usage(format!(
+            return Err(Error::Running(format!(
                 "another worker ({holder}) already runs for this chain, topic and address (lock {})",
                 path.display()
             )));

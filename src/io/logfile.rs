@@ -13,6 +13,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::logic::rotation::{Policy, Step};
@@ -35,12 +36,22 @@ fn sink_check(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Bumped by `reopen_all`; a file opened under an older value reopens.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every rotating file reopen its path before the next record (SIGHUP,
+/// after an outside tool such as logrotate moved the files).
+pub fn reopen_all() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
 /// One size-rotated append-only file.
 pub struct RotatingFile {
     path: PathBuf,
     policy: Policy,
     file: Option<File>,
     size: u64,
+    generation: u64,
 }
 
 impl RotatingFile {
@@ -51,6 +62,7 @@ impl RotatingFile {
             policy,
             file: None,
             size: 0,
+            generation: 0,
         }
     }
 
@@ -70,6 +82,9 @@ impl RotatingFile {
 
     fn try_write(&mut self, record: &[u8]) -> io::Result<()> {
         sink_check(&self.path)?;
+        if self.generation != GENERATION.load(Ordering::SeqCst) {
+            self.file = None;
+        }
         if self.file.is_none() {
             self.open()?;
         }
@@ -95,6 +110,7 @@ impl RotatingFile {
             .open(&self.path)?;
         self.size = file.metadata()?.len();
         self.file = Some(file);
+        self.generation = GENERATION.load(Ordering::SeqCst);
         Ok(())
     }
 

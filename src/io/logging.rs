@@ -1,6 +1,8 @@
-//! Logging set-up: every log line goes to stderr and to `worker.log` (never to
-//! stdout, which carries only a command's own output), and `event()` appends
-//! one JSON line to `events.jsonl` with a greppable marker in the human log.
+//! Logging set-up: every log line goes to stderr (never to stdout, which
+//! carries only a command's own output); `run` and `once` also write
+//! `worker.log` (not when stderr is the systemd journal) and `event()`
+//! appends one JSON line to `events.jsonl` with a greppable marker in the
+//! human log.
 //!
 //! Both files rotate (`io::logfile`). When a file cannot be written (disk
 //! full, directory gone) the worker says so once on stderr, keeps running on
@@ -98,14 +100,44 @@ impl Write for LineFile {
     }
 }
 
-/// Starts logging to stderr and `log_dir/worker.log`, opens the event log and
-/// installs the panic hook. Calling it twice keeps the first set-up.
-pub fn init(log_dir: &Path, policy: Policy, debug: bool) {
-    init_to(log_dir, policy, debug, Box::new(io::stderr()));
+/// Which files a command's logging writes besides stderr.
+#[derive(Debug, Clone, Copy)]
+pub enum Files<'a> {
+    /// stderr only (every command but `run` and `once`).
+    None,
+    /// `events.jsonl` only: stderr already is the journal, so `worker.log`
+    /// would write every line to the disk a second time.
+    Events(&'a Path),
+    /// `worker.log` and `events.jsonl`.
+    Both(&'a Path),
 }
 
-/// `init` with `stderr` standing in for the process's stderr.
+/// Starts logging to stderr and the chosen files, and installs the panic
+/// hook. Calling it twice keeps the first set-up.
+pub fn init(files: Files<'_>, policy: Policy, debug: bool) {
+    setup(files, policy, debug, Box::new(io::stderr()));
+}
+
+/// Logging to `log_dir` (both files) with `stderr` standing in for the
+/// process's stderr.
 pub fn init_to(log_dir: &Path, policy: Policy, debug: bool, stderr: Box<dyn Write + Send>) {
+    setup(Files::Both(log_dir), policy, debug, stderr);
+}
+
+/// True when stderr is the systemd journal: `JOURNAL_STREAM` names the
+/// device and inode of fd 2.
+pub fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    stream == format!("{}:{}", meta.dev(), meta.ino())
+}
+
+fn setup(files: Files<'_>, policy: Policy, debug: bool, stderr: Box<dyn Write + Send>) {
     let stderr = Stderr(Arc::new(Mutex::new(stderr)));
     let level = if debug {
         LevelFilter::Debug
@@ -119,35 +151,40 @@ pub fn init_to(log_dir: &Path, policy: Policy, debug: bool, stderr: Box<dyn Writ
         .set_location_level(LevelFilter::Off)
         .add_filter_allow_str("allora_worker")
         .build();
-    let file = LineFile {
-        out: ReportingFile {
-            file: RotatingFile::new(log_dir, LOG_FILE, policy),
-            failing: false,
-            stderr: stderr.clone(),
-        },
-        pending: Vec::new(),
-    };
-    let loggers: Vec<Box<dyn SharedLogger>> = vec![
-        WriteLogger::new(level, config.clone(), stderr.clone()),
-        WriteLogger::new(level, config, file),
-    ];
+    let mut loggers: Vec<Box<dyn SharedLogger>> =
+        vec![WriteLogger::new(level, config.clone(), stderr.clone())];
+    if let Files::Both(dir) = files {
+        let file = LineFile {
+            out: ReportingFile {
+                file: RotatingFile::new(dir, LOG_FILE, policy),
+                failing: false,
+                stderr: stderr.clone(),
+            },
+            pending: Vec::new(),
+        };
+        loggers.push(WriteLogger::new(level, config, file));
+    }
     if CombinedLogger::init(loggers).is_err() {
         return;
     }
-    let events = ReportingFile {
-        file: RotatingFile::new(log_dir, EVENTS_FILE, policy),
-        failing: false,
-        stderr,
-    };
-    let _ = EVENTS.set(Mutex::new(events));
+    if let Files::Events(dir) | Files::Both(dir) = files {
+        let events = ReportingFile {
+            file: RotatingFile::new(dir, EVENTS_FILE, policy),
+            failing: false,
+            stderr,
+        };
+        let _ = EVENTS.set(Mutex::new(events));
+    }
     install_panic_hook();
 }
 
 /// Records an event: one `events.jsonl` line and one human log line that
-/// starts with the event's marker (`SUCCESS`, `ERROR`, `HEARTBEAT`, …).
+/// starts with the event's marker (`SUCCESS`, `HEARTBEAT`, …; an error's
+/// marker is its `[ERROR]` level).
 pub fn event(kind: Kind, message: &str, data: Value) {
     match kind {
-        Kind::Error => log::error!("{} {message}", kind.marker()),
+        // The level already reads `[ERROR]`; a second "ERROR" adds nothing.
+        Kind::Error => log::error!("{message}"),
         Kind::Warning => log::warn!("{} {message}", kind.marker()),
         _ => log::info!("{} {message}", kind.marker()),
     }

@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod chain;
+pub mod claim;
 pub mod clock;
 pub mod dataset;
 pub mod http;

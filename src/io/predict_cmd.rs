@@ -47,7 +47,10 @@ pub fn run(cmd: &str, nonce: i64, topic: u64, bars: &Path, timeout: Duration) ->
                 let _ = child.wait();
                 return Err(fail(format!("timed out after {} s", timeout.as_secs_f64())));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                crate::io::notify::watchdog();
+                std::thread::sleep(Duration::from_millis(10))
+            }
             Err(e) => return Err(fail(format!("wait failed: {e}"))),
         }
     };

@@ -43,6 +43,36 @@ pub fn load(flags: &GlobalFlags) -> Result<Config> {
     })
 }
 
+/// The data and log dirs as far as they can be told without a valid
+/// configuration (flags, the environment, the env file, the defaults), so a
+/// `run` whose configuration is refused can still say why where a detached
+/// user looks.
+pub fn fallback_dirs(flags: &GlobalFlags) -> (PathBuf, PathBuf) {
+    let file: Vec<(String, String)> = match &flags.env_file {
+        Some(path) => read_env_file(path).unwrap_or_default(),
+        None => read_env_file(Path::new(".env")).unwrap_or_default(),
+    };
+    let pick = |flag: &Option<PathBuf>, key: &str| -> PathBuf {
+        flag.clone()
+            .or_else(|| {
+                std::env::var(key)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| {
+                file.iter()
+                    .find(|(k, v)| k == key && !v.trim().is_empty())
+                    .map(|(_, v)| PathBuf::from(v))
+            })
+            .unwrap_or_else(|| PathBuf::from(config::default_of(key)))
+    };
+    (
+        pick(&flags.data_dir, "ALLORA_DATA_DIR"),
+        pick(&flags.log_dir, "ALLORA_LOG_DIR"),
+    )
+}
+
 fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
     let text = fs::read_to_string(path).map_err(|e| Error::Config {
         key: "--env-file".into(),

@@ -1,9 +1,9 @@
-//! Signals: SIGINT and SIGTERM (and SIGHUP, unless it was ignored) request a
-//! clean stop; a second one exits at once. Under `nohup`, SIGHUP is ignored
-//! when the worker starts, and ctrlc's `termination` feature would install a
-//! handler for it anyway, so the worker would die with the SSH session: when
-//! SIGHUP starts out ignored it is blocked in the main thread before any
-//! other thread exists, so no thread ever receives it.
+//! Signals: SIGINT and SIGTERM request a clean stop; a second one exits at
+//! once. SIGHUP never stops the worker: it is blocked in the main thread
+//! before any other thread exists (so ctrlc's `termination` handler never
+//! sees it, also under `nohup`, where it would otherwise kill the worker with
+//! the SSH session), and `sleep_until` takes a pending one and reopens the
+//! log files, as daemons do after logrotate.
 //!
 //! `sleep_until` is the loop's only way to wait: it wakes early on a stop.
 //! The first stop request also arms `alarm(STOP_GRACE_SECS)`: a loop stuck
@@ -25,12 +25,9 @@ pub const STOP_GRACE_SECS: u32 = 5;
 /// any thread. Returns whether SIGHUP is ignored (started under nohup).
 pub fn install() -> Result<bool> {
     let hup_ignored = sighup_ignored();
-    if hup_ignored {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGHUP);
-        set.thread_block()
-            .map_err(|e| Error::io("block SIGHUP", std::io::Error::from(e)))?;
-    }
+    hup_set()
+        .thread_block()
+        .map_err(|e| Error::io("block SIGHUP", std::io::Error::from(e)))?;
     ctrlc::set_handler(|| {
         if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
             std::process::exit(130);
@@ -59,10 +56,13 @@ pub fn request_stop() {
     SIGNALS.fetch_max(1, Ordering::SeqCst);
 }
 
-/// Sleeps until `deadline` or a stop request, in slices of at most 100 ms.
-/// Returns true when woken by a stop request.
+/// Sleeps until `deadline` or a stop request, in slices of at most 100 ms,
+/// keeping the systemd watchdog fed. Returns true when woken by a stop
+/// request.
 pub fn sleep_until(deadline: Instant) -> bool {
     loop {
+        crate::io::notify::watchdog();
+        take_sighup();
         if stop_requested() {
             return true;
         }
@@ -85,12 +85,35 @@ pub fn terminate(pid: u32) -> Result<()> {
     })
 }
 
+fn hup_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGHUP);
+    set
+}
+
+/// Takes a pending SIGHUP, if any, and reopens the log files.
+pub fn take_sighup() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !mask_has_hup(&status, "ShdPnd:") && !mask_has_hup(&status, "SigPnd:") {
+        return;
+    }
+    if hup_set().wait() == Ok(Signal::SIGHUP) {
+        crate::io::logfile::reopen_all();
+        log::info!("SIGHUP: log files reopened; the worker keeps running");
+    }
+}
+
+/// Whether SIGHUP's bit is set in a signal mask line of /proc/self/status.
+fn mask_has_hup(status: &str, field: &str) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & 1 == 1)
+}
+
 /// True when SIGHUP's disposition is "ignore" (`SigIgn` in /proc/self/status).
 fn sighup_ignored() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|mask| mask & 1 == 1)
+    mask_has_hup(&status, "SigIgn:")
 }

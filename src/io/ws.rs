@@ -120,6 +120,7 @@ impl WsClient {
     /// Drops, silences and reconnects are handled inside.
     pub fn next_event(&mut self, deadline: Instant) -> Result<Option<WsEvent>> {
         loop {
+            crate::io::notify::watchdog();
             if let Some(e) = self.pending.pop_front() {
                 return Ok(Some(e));
             }
@@ -135,7 +136,7 @@ impl WsClient {
                     self.schedule_retry();
                 }
             } else {
-                std::thread::sleep(self.retry_at.min(deadline) - now);
+                crate::io::signals::sleep_until(self.retry_at.min(deadline));
             }
         }
     }
@@ -193,7 +194,11 @@ impl WsClient {
         match socket.read() {
             Ok(msg) => self.on_message(msg),
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    // EINTR: a signal (SIGTERM, SIGHUP) hit the timed read.
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
             {
                 self.on_quiet()
             }

@@ -67,10 +67,21 @@ pub struct Report {
 /// (first, last) grid index a backtest can use: enough history for the
 /// model and a full sigma window, and a known target.
 pub fn default_range(s: &Series, spans: &Spans) -> Option<(usize, usize)> {
-    let need_model = LOOKBACK + spans.horizon + spans.train + spans.validation - 1;
-    let first = need_model.max(spans.horizon + SIGMA_WINDOW - 1);
+    let first = first_point(spans);
     let last = s.close.len().checked_sub(spans.horizon + 1)?;
     (first <= last).then_some((first, last))
+}
+
+/// The first grid index with enough history for the model and sigma.
+fn first_point(spans: &Spans) -> usize {
+    let need_model = LOOKBACK + spans.horizon + spans.train + spans.validation - 1;
+    need_model.max(spans.horizon + SIGMA_WINDOW - 1)
+}
+
+/// The fewest hourly bars a backtest of one point needs: the history of
+/// the first point plus its horizon.
+pub fn min_bars(spans: &Spans) -> usize {
+    first_point(spans) + spans.horizon + 1
 }
 
 fn sigma_at(s: &Series, at: usize, horizon: usize) -> Result<f64> {

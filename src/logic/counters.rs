@@ -48,6 +48,8 @@ pub struct Counters {
     pub last_heartbeat_at: Option<i64>,
     pub balance_uallo: Option<u128>,
     pub runway_days: Option<f64>,
+    /// What one submission costs (gas at the price used + data sending fee).
+    pub fee_per_submission_uallo: Option<u128>,
     pub model_trained_at: Option<i64>,
     pub loop_lag_ms: u64,
     pub problem: Option<String>,
@@ -91,10 +93,22 @@ impl Counters {
             "last_heartbeat_at": self.last_heartbeat_at,
             "balance_uallo": self.balance_uallo.map(|b| b.to_string()),
             "runway_days": self.runway_days,
+            "fee_per_submission_uallo": self.fee_per_submission_uallo.map(|f| f.to_string()),
             "model_age_s": self.model_trained_at.map(|t| now - t),
             "loop_lag_ms": self.loop_lag_ms,
             "problem": self.problem,
         })
+    }
+
+    /// `status.json` after a start that failed: the `previous` document (if
+    /// any) with `last_start_failure` set, so `status` can say why.
+    pub fn start_failure_json(previous: Option<Value>, at: i64, reason: &str) -> Value {
+        let mut doc = match previous {
+            Some(v @ Value::Object(_)) => v,
+            _ => json!({}),
+        };
+        doc["last_start_failure"] = json!({"at": at, "reason": reason});
+        doc
     }
 
     /// Prometheus text exposition format, every metric prefixed `allora_worker_`.
@@ -177,6 +191,14 @@ impl Counters {
                 one((now - t).to_string()),
             );
         }
+        if let Some(t) = self.last_heartbeat_at {
+            metric(
+                "heartbeat_timestamp_seconds",
+                "gauge",
+                "Unix time of the last heartbeat (hourly; also while waiting for --start-at).",
+                one(t.to_string()),
+            );
+        }
         metric(
             "loop_lag_milliseconds",
             "gauge",
@@ -202,6 +224,7 @@ mod tests {
         c.miss(Miss::NoData);
         c.tx_failure("sdk", 32);
         c.model_trained_at = Some(150);
+        c.last_heartbeat_at = Some(190);
         let s = c.status_json(200, 42);
         assert_eq!(s["uptime_s"], 100);
         assert_eq!(s["missed"]["no_data"], 1);
@@ -217,6 +240,9 @@ mod tests {
             "# TYPE allora_worker_submitted_total counter\nallora_worker_submitted_total 2\n"
         ));
         assert!(p.contains("allora_worker_model_age_seconds 50\n"));
+        assert!(p.contains(
+            "# TYPE allora_worker_heartbeat_timestamp_seconds gauge\nallora_worker_heartbeat_timestamp_seconds 190\n"
+        ));
         assert_eq!(c.missed_total(), 1);
     }
 }

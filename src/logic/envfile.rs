@@ -1,6 +1,8 @@
 //! Parser for `KEY=VALUE` env files, the same files systemd reads with
 //! `EnvironmentFile=`: `#` comment lines, blank lines, an optional `export `
-//! prefix, optional single or double quotes around the value.
+//! prefix, optional single or double quotes around the value, and a
+//! `  # comment` after an unquoted value (systemd itself keeps that comment in
+//! the value, so a file meant for `EnvironmentFile=` should not use it).
 //!
 //! Pure (`&str` in). Errors name the line number, never the line's content,
 //! because an env file may hold a mnemonic.
@@ -53,13 +55,24 @@ fn is_valid_key(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// An unquoted value ends before whitespace followed by `#` (`KEY=value  #
+/// comment`, as python-dotenv and docker compose read it); a `#` inside a
+/// word (`a#b`) is kept.
+fn strip_comment(v: &str) -> &str {
+    let cut = v
+        .char_indices()
+        .find(|(i, c)| *c == '#' && v[..*i].ends_with(char::is_whitespace))
+        .map_or(v.len(), |(i, _)| i);
+    v[..cut].trim_end()
+}
+
 /// Removes one layer of quotes. Double quotes understand `\"`, `\\`, `\n`;
 /// single quotes are literal. Text after the closing quote must be empty or a
 /// `#` comment. Unquoted values are taken as they are.
 fn unquote(v: &str) -> Option<String> {
     let quote = match v.chars().next() {
         Some(q @ ('"' | '\'')) => q,
-        _ => return Some(v.to_string()),
+        _ => return Some(strip_comment(v).to_string()),
     };
     let mut out = String::new();
     let mut chars = v[1..].chars();
@@ -96,6 +109,9 @@ mod tests {
     #[test]
     fn table() {
         check("A=1", &[("A", "1")]);
+        check("A=value  # comment", &[("A", "value")]);
+        check("A=v\t# c\nB=a#b", &[("A", "v"), ("B", "a#b")]);
+        check("A=\"x # y\" # z", &[("A", "x # y")]);
         check(
             "# c\n\nA=1\n  B = two words ",
             &[("A", "1"), ("B", "two words")],

@@ -20,6 +20,7 @@ pub enum Kind {
     Warning,
     Info,
     Heartbeat,
+    Registered,
     Shutdown,
 }
 
@@ -36,6 +37,7 @@ impl Kind {
             Kind::Warning => "warning",
             Kind::Info => "info",
             Kind::Heartbeat => "heartbeat",
+            Kind::Registered => "registered",
             Kind::Shutdown => "shutdown",
         }
     }
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Warning => "WARNING",
             Kind::Info => "INFO",
             Kind::Heartbeat => "HEARTBEAT",
+            Kind::Registered => "REGISTERED",
             Kind::Shutdown => "SHUTDOWN",
         }
     }

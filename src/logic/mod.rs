@@ -12,6 +12,7 @@ pub mod envfile;
 pub mod event;
 pub mod features;
 pub mod hex;
+pub mod human;
 pub mod ledger;
 pub mod metrics;
 pub mod model;

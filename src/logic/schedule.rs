@@ -95,11 +95,21 @@ pub const MAX_NONCES_PER_CYCLE: usize = 10;
 pub fn next(s: &State, ledger: &Ledger, now: u64, t: &Timers) -> Action {
     let due = |last: Option<u64>, every: u64| last.is_none_or(|l| now >= l.saturating_add(every));
     if !s.probed {
+        // A chain that is down at start-up: the heartbeat and the status
+        // files keep going between the probes, as when serving.
+        let next_at = |last: Option<u64>, every: u64| last.map_or(now, |l| l.saturating_add(every));
         return if now >= s.probe_retry_at_ms {
             Action::Probe
+        } else if due(s.last_heartbeat_ms, t.heartbeat_ms) {
+            Action::Heartbeat
+        } else if due(s.last_status_ms, t.status_ms) {
+            Action::WriteStatus
         } else {
             Action::Wait {
-                until_ms: s.probe_retry_at_ms,
+                until_ms: s
+                    .probe_retry_at_ms
+                    .min(next_at(s.last_heartbeat_ms, t.heartbeat_ms))
+                    .min(next_at(s.last_status_ms, t.status_ms)),
             }
         };
     }
@@ -251,6 +261,25 @@ mod tests {
             retry_at_ms: 0,
             attempts: 0,
         }
+    }
+
+    #[test]
+    fn a_chain_down_at_start_still_gets_heartbeats_and_status() {
+        let l = Ledger::default();
+        let t = Timers::default();
+        let mut s = State {
+            probe_retry_at_ms: 30_000,
+            ..State::default()
+        };
+        check(&s, &l, 1_000, Action::Heartbeat);
+        s.last_heartbeat_ms = Some(1_000);
+        check(&s, &l, 1_000, Action::WriteStatus);
+        s.last_status_ms = Some(1_000);
+        let until_ms = 30_000u64
+            .min(1_000 + t.status_ms)
+            .min(1_000 + t.heartbeat_ms);
+        check(&s, &l, 1_000, Action::Wait { until_ms });
+        check(&s, &l, 30_000, Action::Probe);
     }
 
     #[test]

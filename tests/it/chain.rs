@@ -292,15 +292,22 @@ fn register_then_twenty_windows_end_to_end() {
     let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let out = support::run(&dir, &["register"], &pairs);
     let (stdout, stderr) = support::texts(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.contains("1000000 uallo") && stderr.contains("--yes"),
+        stdout.contains(
+            "costs a registration fee of 1 ALLO (1000000 uallo) plus a transaction fee of about "
+        ) && stdout.contains(" uallo)\nnothing paid: run allora-worker register --yes"),
         "{stdout}{stderr}"
     );
+    assert!(!stderr.contains("[ERROR]"), "{stderr}");
+    assert!(!dir.join("logs").exists(), "nothing paid, no event");
     let out = support::run(&dir, &["register", "--yes"], &pairs);
     let (stdout, stderr) = support::texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("registered allo1"), "{stdout}");
+    let events = std::fs::read_to_string(dir.join("logs/events.jsonl")).unwrap();
+    assert!(events.contains("\"event\":\"registered\""), "{events}");
+    assert!(!dir.join("logs/worker.log").exists());
     let out = support::run(&dir, &["register", "--yes"], &pairs);
     assert!(support::texts(&out).0.contains("already registered"));
     assert_eq!(out.status.code(), Some(0));

@@ -15,19 +15,9 @@ use serde_json::Value;
 
 use crate::support::{accepted, bin, spawn_quiet, temp_dir, wait_for};
 
-/// A devnet with fast blocks and the throwaway wallet funded and registered.
+/// A devnet with fast blocks and a wallet of its own, funded and registered.
 fn devnet(block_ms: u64, epoch: u64, window: u64) -> (Devnet, String, String) {
-    let (mnemonic, wallet) = devnet::throwaway_wallet(11).unwrap();
-    let net = Devnet::start(DevnetConfig {
-        block_ms,
-        epoch_blocks: epoch,
-        window_blocks: window,
-        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
-        registered: vec![wallet.address().to_string()],
-        ..DevnetConfig::default()
-    })
-    .unwrap();
-    (net, mnemonic.expose().clone(), wallet.address().to_string())
+    crate::support::funded_devnet(block_ms, epoch, window)
 }
 
 /// The worker's environment for `net`, with its own data and log dirs.
@@ -442,6 +432,7 @@ fn sd_notify_ready_status_watchdog_stopping() {
         .unwrap();
     let mut env = env(&net, &mnemonic, &dir);
     env.push(("NOTIFY_SOCKET".into(), sock_path.display().to_string()));
+    env.push(("WATCHDOG_USEC".into(), "60000000".into()));
     let mut child = spawn_quiet(&bin(), &["run", "--heartbeat", "1"], &env, &dir);
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
@@ -506,5 +497,178 @@ fn stop_at_ends_cleanly_and_low_balance_pauses_without_submitting() {
     assert!(
         status["missed"]["low_balance"].as_u64().unwrap_or(0) >= 1,
         "{status}"
+    );
+}
+
+#[test]
+fn one_worker_per_key_machine_wide_and_status_stop_from_anywhere() {
+    let (net, mnemonic, addr) = devnet(100, 10, 8);
+    let dir = temp_dir("daemon-claim");
+    let (one, two, elsewhere) = (dir.join("one"), dir.join("two"), dir.join("elsewhere"));
+    for d in [&one, &two, &elsewhere] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut first = spawn_quiet(&bin(), &["run"], &env(&net, &mnemonic, &one), &one);
+    wait_for("the first worker to submit", 60, || {
+        (!accepted(&net.stats(), &addr).is_empty()).then_some(())
+    });
+    let out = Command::new(bin())
+        .arg("run")
+        .env_clear()
+        .envs(env(&net, &mnemonic, &two))
+        .current_dir(&two)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let one_data = std::fs::canonicalize(one.join("data")).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "another worker (pid {}, data dir {}) already runs for this chain, topic and address",
+            first.id(),
+            one_data.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!two.join("data/status.json").exists());
+    // status and stop from another directory, without the key.
+    let anywhere = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env_clear()
+            .env("ALLORA_CHAIN_ID", "devnet-1")
+            .env("ALLORA_WALLET_ADDR", &addr)
+            .current_dir(&elsewhere)
+            .output()
+            .unwrap()
+    };
+    let out = anywhere(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["pid"], first.id());
+    assert_eq!(status["data_dir"], one_data.display().to_string());
+    assert_eq!(
+        status["status"]["pid"],
+        first.id(),
+        "read the worker's status.json"
+    );
+    let out = anywhere(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "read:          {}/status.json",
+            one_data.display()
+        )),
+        "{text}"
+    );
+    let out = anywhere(&["stop"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!(
+        "stopped worker pid {}, data dir {}",
+        first.id(),
+        one_data.display()
+    )));
+    assert_eq!(exit_of(&mut first, 5).0, Some(0));
+    let out = anywhere(&["status"]);
+    assert_eq!(out.status.code(), Some(3), "LSB: not running");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not running"));
+    let stats = net.stats();
+    assert_eq!(stats["duplicates"], 0, "{stats}");
+    assert!(accepted(&stats, &addr).iter().all(|(_, c)| *c == 1));
+}
+
+#[test]
+fn sighup_without_nohup_reopens_the_logs_and_a_clean_stop_warns_nothing() {
+    let (net, mnemonic, addr) = devnet(100, 10, 8);
+    let dir = temp_dir("daemon-sighup");
+    let mut child = spawn_quiet(&bin(), &["run"], &env(&net, &mnemonic, &dir), &dir);
+    wait_for("a submission", 60, || {
+        (!accepted(&net.stats(), &addr).is_empty()).then_some(())
+    });
+    // logrotate moves the file away, then sends SIGHUP.
+    std::fs::rename(
+        dir.join("logs/worker.log"),
+        dir.join("logs/worker.log.moved"),
+    )
+    .unwrap();
+    signal(&child, Signal::SIGHUP);
+    wait_for("the reopened worker.log", 10, || {
+        log_text(&dir)
+            .contains("SIGHUP: log files reopened")
+            .then_some(())
+    });
+    let served = accepted(&net.stats(), &addr).len();
+    wait_for("more windows after SIGHUP", 30, || {
+        (accepted(&net.stats(), &addr).len() >= served + 2).then_some(())
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the worker"
+    );
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+    let log = log_text(&dir);
+    assert!(log.contains("SHUTDOWN"), "{log}");
+    let noisy: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[WARN]") || l.contains("reconnect"))
+        .collect();
+    assert!(
+        noisy.is_empty(),
+        "a clean stop and a healthy devnet warn nothing: {noisy:?}"
+    );
+    assert_eq!(net.stats()["duplicates"], 0);
+}
+
+#[test]
+fn check_and_status_agree_on_the_fee_per_submission_and_the_runway() {
+    let (net, mnemonic, _) = devnet(100, 10_000, 8);
+    let dir = temp_dir("daemon-agree");
+    let env = env(&net, &mnemonic, &dir);
+    let mut child = spawn_quiet(&bin(), &["run", "--heartbeat", "1"], &env, &dir);
+    let status: Value = wait_for("a heartbeat with the fee", 60, || {
+        let text = std::fs::read_to_string(dir.join("data/status.json")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v["fee_per_submission_uallo"].is_string().then_some(v)
+    });
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let check = String::from_utf8_lossy(&run(&["check"]).stdout).into_owned();
+    let status_text = String::from_utf8_lossy(&run(&["status"]).stdout).into_owned();
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut child, 10).0, Some(0));
+    let fee = status["fee_per_submission_uallo"].as_str().unwrap();
+    let phrase = " uallo) per submission";
+    let in_check = check
+        .lines()
+        .find(|l| l.contains("balance:"))
+        .unwrap_or_else(|| panic!("{check}"));
+    assert!(
+        in_check.contains(&format!("({fee}{phrase}")),
+        "{in_check} vs {status}"
+    );
+    assert!(
+        status_text.contains(&format!("({fee}{phrase}")),
+        "{status_text}"
+    );
+    // Both measure the block time themselves, moments apart: within 10 %.
+    let runway = status["runway_days"].as_f64().unwrap();
+    let checked: f64 = in_check
+        .split("runway ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{in_check}"));
+    assert!(
+        (checked / runway - 1.0).abs() < 0.1,
+        "{in_check} vs {runway}"
     );
 }

@@ -72,7 +72,11 @@ fn default_unit_has_every_key_the_issue_asks_for() {
     let expected = [
         ("Unit", "StartLimitIntervalSec", "300"),
         ("Unit", "StartLimitBurst", "5"),
-        ("Unit", "After", "network-online.target"),
+        ("Unit", "After", "network-online.target time-sync.target"),
+        ("Unit", "Wants", "network-online.target"),
+        ("Service", "RestartPreventExitStatus", "2"),
+        ("Service", "ProtectHome", "yes"),
+        ("Service", "UMask", "0077"),
         ("Service", "Type", "notify"),
         ("Service", "WatchdogSec", "300"),
         ("Service", "Restart", "on-failure"),
@@ -130,6 +134,12 @@ fn user_unit_uses_the_configured_absolute_paths() {
             "pi",
             "--watchdog-sec",
             "120",
+            "--start-at",
+            "2027-01-01T00:00:00Z",
+            "--stop-at",
+            "2027-02-01T12:00:00+01:00",
+            "--metrics-file",
+            "prom/aw.prom",
         ],
         &[("MNEMONIC_FILE", "keys/mnemonic")],
     );
@@ -148,15 +158,20 @@ fn user_unit_uses_the_configured_absolute_paths() {
     );
     assert_eq!(
         one(&ini, "Service", "ReadWritePaths"),
-        format!("-{d}/state -{d}/var/logs")
+        format!("-{d}/state -{d}/var/logs -{d}/prom")
     );
-    assert!(one(&ini, "Service", "ExecStart")
-        .ends_with(&format!("--data-dir {d}/state --log-dir {d}/var/logs run")));
+    assert!(
+        one(&ini, "Service", "ExecStart").ends_with(&format!(
+            "--data-dir {d}/state --log-dir {d}/var/logs run --start-at 2027-01-01T00:00:00Z \
+             --stop-at 2027-02-01T11:00:00Z --metrics-file {d}/prom/aw.prom"
+        )),
+        "{text}"
+    );
     verify_with_systemd_analyze(&dir, &text);
 }
 
 #[test]
-fn supervisord_section_restarts_only_on_failure_and_rotates_its_logs() {
+fn supervisord_section_restarts_only_on_failure_and_keeps_no_second_log() {
     let dir = temp_dir("unit-supervisord");
     let (_, ini) = unit_in(
         &dir,
@@ -173,12 +188,12 @@ fn supervisord_section_restarts_only_on_failure_and_rotates_its_logs() {
         ("startretries", "5"),
         ("stopsignal", "TERM"),
         ("stopwaitsecs", "30"),
-        ("stdout_logfile", "/srv/w/logs/supervisord-stdout.log"),
-        ("stdout_logfile_maxbytes", "10MB"),
-        ("stdout_logfile_backups", "3"),
+        // worker.log is the log: no second full copy of it.
+        ("stdout_logfile", "NONE"),
         ("stderr_logfile", "/srv/w/logs/supervisord-stderr.log"),
-        ("stderr_logfile_maxbytes", "10MB"),
-        ("stderr_logfile_backups", "3"),
+        ("stderr_logfile_maxbytes", "1MB"),
+        ("stderr_logfile_backups", "0"),
+        ("stopasgroup", "true"),
         (
             "environment",
             "MNEMONIC_FILE=\"/etc/allora-worker/mnemonic\"",
@@ -224,6 +239,14 @@ fn bad_flags_are_one_line_usage_errors() {
             "--watchdog-sec",
         ),
         (&["systemd-unit", "--nope"][..], "--nope"),
+        (
+            &["systemd-unit", "--watchdog-sec", "39"][..],
+            "--watchdog-sec 39 is shorter than 40 s, twice ALLORA_CONNECT_TIMEOUT + ALLORA_READ_TIMEOUT",
+        ),
+        (
+            &["systemd-unit", "--start-at", "tomorrow"][..],
+            "--start-at \"tomorrow\" is not an RFC 3339 time",
+        ),
     ] {
         let out = run(&dir, args, &[]);
         let (stdout, stderr) = texts(&out);
@@ -271,4 +294,19 @@ fn verify_with_systemd_analyze(dir: &Path, unit: &str) {
     );
     let found = warnings(unit);
     assert!(found.is_empty(), "systemd-analyze warns: {found:?}\n{unit}");
+    // `--threshold` counts tenths: 20 is an overall exposure of 2.0 ("OK").
+    let path = dir.join("allora-worker.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new(tool)
+        .args(["security", "--offline=yes", "--threshold=20"])
+        .arg(&path)
+        .env("SYSTEMD_LOG_COLOR", "0")
+        .output()
+        .expect("run systemd-analyze security");
+    let (stdout, stderr) = texts(&out);
+    assert!(
+        out.status.success(),
+        "exposure above 2.0:\n{stdout}{stderr}\n--- unit ---\n{unit}"
+    );
+    assert!(stdout.contains("Overall exposure level"), "{stdout}");
 }

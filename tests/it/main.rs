@@ -12,10 +12,12 @@ mod ledger; // ledger file durability, compaction, the singleton lock
 mod logs; // rotation of worker.log and events.jsonl
 mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons
 mod model; // reproducible model files, golden hash, predict/train/backtest commands, the predict-cmd hook
+mod ops; // what an operator sees: which commands write logs, exact start-up refusals and exit codes
 mod secrets; // no mnemonic or key in any output or file
 mod soak; // 1 000 fast windows of the real binary under random faults: one submission each, no duplicates, flat RSS, logs = ledger = chain
 mod submission; // the submission machine against the strict devnet: lost replies in every combination, simulate refusals, fee rise, gas spike
 mod support; // shared helpers: the built binary, temp dirs, vector files
+mod systemd; // a fake NOTIFY_SOCKET: READY=1 while waiting for --start-at, watchdog pings while serving
 mod tidy; // module docs, pure src/logic, README names every file and key
 mod tx; // golden transactions, the verifier's rejections, the sign binary
 mod wallet; // golden wallet vectors, the wallet subcommand

@@ -168,3 +168,30 @@ pub fn accepted(stats: &serde_json::Value, addr: &str) -> Vec<(i64, u64)> {
     out.sort();
     out
 }
+
+/// A devnet with fast blocks and a throwaway wallet funded and registered:
+/// (devnet, mnemonic, address). Each call gets its own wallet (per test
+/// process and call), so tests running at once never share the machine-wide
+/// one-worker-per-key claim, and a worker left by an aborted run never holds
+/// this run's.
+pub fn funded_devnet(
+    block_ms: u64,
+    epoch: u64,
+    window: u64,
+) -> (allora_worker::devnet::Devnet, String, String) {
+    use allora_worker::devnet::{throwaway_wallet, Devnet, DevnetConfig};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst) as u64;
+    let seed = (u64::from(std::process::id()) << 16) + n;
+    let (mnemonic, wallet) = throwaway_wallet(seed).expect("derive a throwaway wallet");
+    let net = Devnet::start(DevnetConfig {
+        block_ms,
+        epoch_blocks: epoch,
+        window_blocks: window,
+        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
+        registered: vec![wallet.address().to_string()],
+        ..DevnetConfig::default()
+    })
+    .expect("start the devnet");
+    (net, mnemonic.expose().clone(), wallet.address().to_string())
+}

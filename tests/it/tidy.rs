@@ -197,10 +197,21 @@ fn readme_names_every_source_file_and_config_key() {
             "README code map does not list `{path}`"
         );
     }
-    for (key, _, _) in allora_worker::config::KEYS {
+    for (key, default, _) in allora_worker::config::KEYS {
         assert!(
             readme.contains(&format!("`{key}`")),
             "README configuration table lacks {key}"
+        );
+        // The default is written once, in KEYS; the README's row repeats it.
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{key}` |")))
+            .unwrap_or_else(|| panic!("README has no table row for {key}"));
+        let cell = row.split('|').nth(2).unwrap_or("").trim();
+        let shown = if *default == "-" { "–" } else { default };
+        assert_eq!(
+            cell, shown,
+            "README default of {key} differs from config::KEYS"
         );
     }
 }

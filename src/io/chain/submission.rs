@@ -72,6 +72,7 @@ impl Client {
             .max(min_gas_used.map_or(0, |u| submit::gas_limit(Some(u), self.gas_adjustment)));
         params.gas_limit = limit;
         params.fee_amount = submit::fee(limit, price, self.fee_cap)?;
+        self.last_fee = Some(params.fee_amount);
         log::debug!(
             "tx gas {} fee {} uallo sequence {}",
             params.gas_limit,
