@@ -9,6 +9,7 @@
 //! here sleeps except through `io::signals::sleep_until` or the websocket's
 //! bounded read, so a stop request is seen within a second.
 
+mod drive;
 mod forecast;
 mod score;
 mod steps;
@@ -23,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::chain::{Client, SubmitState};
+use crate::io::chain::Client;
 use crate::io::claim::Claim;
 use crate::io::ledger::{self, LedgerFile};
 use crate::io::lock::{self, Lock};
@@ -34,8 +35,10 @@ use crate::logic::chain_json::{Params, Topic};
 use crate::logic::counters::{Counters, Miss};
 use crate::logic::event::Kind;
 use crate::logic::schedule::{self, Action, State, Timers};
+use crate::logic::submission::{Event, Submission};
 use crate::logic::wallet::Wallet;
 
+pub use drive::{perform, submit_blocking, REGISTER_TIMEOUT_BLOCKS};
 pub use forecast::Forecaster;
 
 /// How the daemon runs (from `run` / `once` / `demo` flags).
@@ -108,7 +111,12 @@ pub struct Agent<'a> {
     counters: Counters,
     topic: Option<Topic>,
     params: Option<Params>,
-    submit_states: BTreeMap<i64, SubmitState>,
+    /// The submission machine of each nonce being served.
+    subs: BTreeMap<i64, Submission>,
+    /// A machine's next event, when it is ready for the next loop turn.
+    pending: BTreeMap<i64, Event>,
+    /// The predicted value of each nonce being served.
+    values: BTreeMap<i64, f64>,
     miss_reason: BTreeMap<i64, Miss>,
     opened_at: BTreeMap<i64, Instant>,
     summary: Summary,
@@ -163,8 +171,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
             Action::CheckWindowStatus => agent.check_window_status(),
             Action::Poll => agent.poll(),
             Action::Train => agent.train(),
-            Action::Reconcile(nonce) => agent.reconcile(nonce),
-            Action::Submit(nonce) => agent.submit(nonce),
+            Action::Reconcile(nonce) | Action::Submit(nonce) => agent.advance(nonce),
             Action::Heartbeat => agent.heartbeat(),
             Action::WriteStatus => agent.write_status(),
             Action::Wait { until_ms } => agent.wait(until_ms),
@@ -245,7 +252,9 @@ impl<'a> Agent<'a> {
             timers,
             topic: None,
             params: None,
-            submit_states: BTreeMap::new(),
+            subs: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            values: BTreeMap::new(),
             miss_reason: BTreeMap::new(),
             opened_at: BTreeMap::new(),
             summary: Summary::default(),
@@ -335,7 +344,11 @@ impl<'a> Agent<'a> {
             && self.state.probed
             && self.state.last_poll_ms.is_some()
             && !self.state.need_window_status
-            && schedule::servable(&self.state, self.ledger.state(), self.now_ms()).is_empty()
+            && self
+                .state
+                .open
+                .keys()
+                .all(|n| self.ledger.state().next(*n) == crate::logic::ledger::Next::Finished)
     }
 
     fn shutdown(mut self) -> Result<Summary> {

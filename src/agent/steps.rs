@@ -10,7 +10,6 @@ use super::Agent;
 use crate::error::Error;
 use crate::io::ws::{WsClient, WsEvent};
 use crate::io::{atomic, clock, logging, signals};
-use crate::logic::counters::Miss;
 use crate::logic::event::Kind;
 use crate::logic::schedule::Window;
 use crate::logic::topic_fit::{self, SchedulerMode};
@@ -114,15 +113,11 @@ impl Agent<'_> {
             unit = mode.unit()
         );
         self.topic = Some(topic);
+        let window = self.topic.as_ref().map(|t| t.worker_submission_window);
         for (nonce, w) in self.state.open.iter_mut() {
             if w.end_block.is_none() {
-                w.end_block = Some(
-                    *nonce as u64
-                        + self
-                            .topic
-                            .as_ref()
-                            .map_or(0, |t| t.worker_submission_window),
-                );
+                w.end_block =
+                    window.and_then(|len| crate::logic::schedule::window_end(*nonce, len));
             }
         }
         Ok(())
@@ -173,7 +168,9 @@ impl Agent<'_> {
             Ok(ws) => {
                 self.state.need_window_status = false;
                 if ws.is_open && ws.current_nonce > 0 {
-                    self.open_window(ws.current_nonce, Some(ws.window_end));
+                    // A missing window end (0) is unknown, not block 0.
+                    let end = (ws.window_end > 0).then_some(ws.window_end);
+                    self.open_window(ws.current_nonce, end);
                 }
             }
             Err(e) => {
@@ -212,7 +209,7 @@ impl Agent<'_> {
         let end = end.or_else(|| {
             self.topic
                 .as_ref()
-                .map(|t| nonce as u64 + t.worker_submission_window)
+                .and_then(|t| crate::logic::schedule::window_end(nonce, t.worker_submission_window))
         });
         if let Some(w) = self.state.open.get_mut(&nonce) {
             w.end_block = w.end_block.or(end);
@@ -356,8 +353,11 @@ impl Agent<'_> {
         let intended = self.now_ms() + slice;
         match self.ws.as_mut().map(|ws| ws.next_event(deadline)) {
             Some(Ok(Some(WsEvent::Window(w)))) if w.topic_id == self.config.topic_id => {
+                // The height comes from block headers, never from an event.
                 self.open_window(w.nonce, Some(w.window_end));
-                self.state.latest_height = self.state.latest_height.max(w.nonce as u64);
+                if let Ok(h) = self.client.latest_height() {
+                    self.state.latest_height = self.state.latest_height.max(h);
+                }
             }
             Some(Ok(Some(WsEvent::Connected))) => self.state.need_window_status = true,
             Some(Ok(_)) => {}
@@ -370,11 +370,12 @@ impl Agent<'_> {
         self.counters.loop_lag_ms = self.now_ms().saturating_sub(intended);
     }
 
-    /// Counts windows that ended unserved as missed, with their reason.
+    /// Steps the machines of windows past their end (each finishes: served
+    /// if a tx of ours landed, else missed with its reason).
     pub(super) fn expire_windows(&mut self) {
-        for nonce in crate::logic::schedule::expired(&self.state, self.ledger.state()) {
-            let why = self.miss_reason.remove(&nonce).unwrap_or(Miss::Late);
-            self.finish_missed(nonce, why, "the window closed before a submission landed");
+        let now = self.now_ms();
+        for nonce in crate::logic::schedule::expired(&self.state, self.ledger.state(), now) {
+            self.advance(nonce);
         }
     }
 }

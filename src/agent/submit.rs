@@ -1,249 +1,184 @@
-//! Serving one nonce: predict, record, sign, record, broadcast, follow, and
-//! record how it ended; reconciling a nonce the ledger says may be pending;
-//! and finishing a window as served or missed. The ledger record comes
+//! Serving one nonce: each turn of the loop feeds one event to the nonce's
+//! submission machine (`logic::submission`), writes the ledger record it
+//! asks for, and carries out its one action (`drive::perform`): sign,
+//! broadcast, look up, come back later, or finish. The ledger record comes
 //! first every time: no broadcast without a durable `signed` record.
 
-use base64::Engine;
 use serde_json::json;
 
-use super::Agent;
+use super::{drive, Agent};
 use crate::error::Error;
-use crate::io::chain::{Next as Settle, Outcome, SubmitState, Tracked, TxKind};
+use crate::io::chain::TxKind;
 use crate::io::logging;
 use crate::logic::counters::Miss;
 use crate::logic::event::Kind;
 use crate::logic::ledger::{Next, Record, Stage};
-use crate::logic::schedule::nonce_retry_delay_ms;
-use crate::logic::tx::{Payload, SignedTx};
+use crate::logic::submission::{Action, Event, Limits, Outcome, Submission};
+use crate::logic::tx::Payload;
 
 /// How often low-balance pauses re-check the balance.
 const LOW_BALANCE_RECHECK_MS: u64 = 60_000;
 
 impl Agent<'_> {
-    /// Predicts, signs and submits `nonce`, re-signing only when the chain
-    /// refused the tx at CheckTx (sequence, fee) within the retry budget.
-    pub(super) fn submit(&mut self, nonce: i64) {
-        let Some(end) = self.state.open.get(&nonce).and_then(|w| w.end_block) else {
-            return self.retry_later(nonce);
-        };
-        if !self.funded() {
-            return;
+    /// One step of `nonce`'s submission (the scheduler's `Submit` and
+    /// `Reconcile`, and windows past their end until they finish).
+    pub(super) fn advance(&mut self, nonce: i64) {
+        let height = self.state.latest_height;
+        let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
+        // A tx of another nonce whose window is still open may hold the
+        // next sequence: one tx in flight per key.
+        let busy = self.subs.iter().any(|(n, s)| {
+            *n != nonce && s.in_flight() && s.limits.window_end.is_none_or(|e| height <= e)
+        });
+        let poll_ms = self.client.poll_ms();
+        let ledger = self.ledger.state();
+        let sub = self.subs.entry(nonce).or_insert_with(|| {
+            let limits = Limits {
+                window_end: end,
+                poll_ms,
+            };
+            let open = ledger.next(nonce) == Next::Reconcile;
+            Submission::resume(limits, ledger.signed(nonce).to_vec(), open)
+        });
+        sub.limits.window_end = sub.limits.window_end.or(end);
+        let event = self
+            .pending
+            .remove(&nonce)
+            .unwrap_or(Event::Tick { height });
+        if busy
+            && !sub.in_flight()
+            && matches!(event, Event::Tick { .. })
+            && sub.limits.window_end.is_none_or(|e| height <= e)
+        {
+            return self.later(nonce, poll_ms.min(250));
         }
-        let value = match self.predict(nonce) {
-            Ok(v) => v,
-            Err((miss, e)) => {
+        let step = sub.on(event);
+        let seen = sub.height;
+        self.state.latest_height = self.state.latest_height.max(seen);
+        if let Some(stage) = step.record {
+            if !self.record(nonce, stage) {
+                return self.come_back(nonce, Event::RecordFailed);
+            }
+        }
+        let event = match step.action {
+            Action::Later(ms) => return self.later(nonce, ms),
+            Action::Finish(outcome) => return self.outcome(nonce, outcome),
+            Action::Sign { .. } => self.sign(nonce, end, &step.action),
+            Action::Broadcast(ref tx) => {
+                self.note_broadcast(nonce, &tx.hash, tx.sequence);
+                self.perform(nonce, end, &step.action)
+            }
+            Action::Lookup(_) => self.perform(nonce, end, &step.action),
+        };
+        self.come_back(nonce, event);
+    }
+
+    /// Carries out Sign: the prediction first (once per nonce), the balance.
+    fn sign(&mut self, nonce: i64, end: Option<u64>, action: &Action) -> Event {
+        if end.is_none() {
+            return Event::Failed("the window's end block is not known yet".into());
+        }
+        if !self.values.contains_key(&nonce) {
+            if !self.funded() {
+                return Event::Failed("balance too low".into());
+            }
+            match self.predict(nonce) {
+                Ok(v) => {
+                    self.values.insert(nonce, v);
+                }
+                Err((miss, e)) => {
+                    logging::event(
+                        Kind::Warning,
+                        &format!("no prediction for nonce {nonce}: {e}"),
+                        json!({"nonce": nonce}),
+                    );
+                    self.miss_reason.insert(nonce, miss);
+                    self.summary.errors += 1;
+                    return Event::Failed(e.to_string());
+                }
+            }
+        }
+        self.perform(nonce, end, action)
+    }
+
+    fn perform(&mut self, nonce: i64, end: Option<u64>, action: &Action) -> Event {
+        let payload = Payload {
+            topic_id: self.config.topic_id,
+            nonce,
+            value: self.values.get(&nonce).copied().unwrap_or(0.0),
+            forecasts: Vec::new(),
+        };
+        let what = TxKind::Payload(&payload);
+        match drive::perform(&mut self.client, self.wallet, what, end, action) {
+            Some(Ok(event)) => {
+                if let Event::Lost(why) | Event::NotSent(why) | Event::LookupFailed(why) = &event {
+                    log::warn!("WARNING nonce {nonce}: {why}; will look again");
+                }
+                event
+            }
+            Some(Err(e)) => {
+                let miss = match e {
+                    Error::Http { .. } | Error::Io { .. } => Miss::EndpointDown,
+                    _ => Miss::TxRejected,
+                };
                 logging::event(
                     Kind::Warning,
-                    &format!("no prediction for nonce {nonce}: {e}"),
+                    &format!("nonce {nonce}: {e}; retrying"),
                     json!({"nonce": nonce}),
                 );
                 self.miss_reason.insert(nonce, miss);
                 self.summary.errors += 1;
-                return self.retry_later(nonce);
+                Event::Failed(e.to_string())
             }
-        };
-        let payload = Payload {
-            topic_id: self.config.topic_id,
-            nonce,
-            value,
-            forecasts: Vec::new(),
-        };
-        let mut st = self.submit_states.remove(&nonce).unwrap_or_default();
-        loop {
-            let tx = match self
-                .client
-                .prepare(self.wallet, TxKind::Payload(&payload), end, &mut st)
-            {
-                Ok(tx) => tx,
-                Err(e) => return self.submit_failed(nonce, &e),
-            };
-            let sequence = st.account.as_ref().map_or(0, |a| a.sequence);
-            let signed = Stage::Signed {
-                tx_hash: tx.hash.clone(),
-                sequence,
-                tx_b64: b64(&tx.tx_raw),
-            };
-            if !self.record(nonce, signed) {
-                return self.retry_later(nonce);
-            }
-            if let Some(opened) = self.opened_at.get(&nonce) {
-                self.summary.latencies.push(opened.elapsed());
-            }
-            logging::event(
-                Kind::Submission,
-                &format!("broadcasting nonce {nonce} value {value} tx {}", tx.hash),
-                json!({"nonce": nonce, "tx_hash": tx.hash, "sequence": sequence}),
-            );
-            let tracked = self.client.broadcast_and_track(&tx, end);
-            if !self.after_broadcast(nonce, &tx, sequence, tracked, &mut st) {
-                return;
-            }
+            None => Event::Tick {
+                height: self.state.latest_height,
+            },
         }
     }
 
-    /// Handles a broadcast's result; true means "sign again and retry".
-    fn after_broadcast(
-        &mut self,
-        nonce: i64,
-        tx: &SignedTx,
-        sequence: u64,
-        tracked: crate::error::Result<Tracked>,
-        st: &mut SubmitState,
-    ) -> bool {
-        let tracked = match tracked {
-            Ok(t) => t,
-            Err(e) => {
-                self.submit_failed(nonce, &e);
-                return false;
-            }
-        };
-        match &tracked {
-            Tracked::Unknown(why) => {
-                log::warn!(
-                    "WARNING tx {} for nonce {nonce}: {why}; will look it up again",
-                    tx.hash
-                );
-                let stage = Stage::Broadcast {
-                    tx_hash: tx.hash.clone(),
-                    sequence,
-                    tx_b64: b64(&tx.tx_raw),
-                };
-                self.record(nonce, stage);
-                self.retry_later(nonce);
-                return false;
-            }
-            Tracked::Rejected(resp) => {
-                let reason = format!("CheckTx {}/{}: {}", resp.codespace, resp.code, resp.raw_log);
-                self.counters.tx_failure(&resp.codespace, resp.code);
-                if !self.record(nonce, Stage::Refused { reason }) {
-                    self.retry_later(nonce);
-                    return false;
-                }
-            }
-            Tracked::Included(_) => {}
+    fn note_broadcast(&mut self, nonce: i64, hash: &str, sequence: u64) {
+        if let Some(opened) = self.opened_at.remove(&nonce) {
+            self.summary.latencies.push(opened.elapsed());
         }
-        match self.client.settle(tracked, st) {
-            Settle::Retry => true,
-            Settle::Done(outcome) => {
-                self.outcome(nonce, outcome);
-                false
-            }
+        let value = self.values.get(&nonce).copied().unwrap_or(0.0);
+        logging::event(
+            Kind::Submission,
+            &format!("broadcasting nonce {nonce} value {value} tx {hash}"),
+            json!({"nonce": nonce, "tx_hash": hash, "sequence": sequence}),
+        );
+    }
+
+    /// The machine's next event is ready: take it on the next loop turn.
+    fn come_back(&mut self, nonce: i64, event: Event) {
+        self.pending.insert(nonce, event);
+        let now = self.now_ms();
+        if let Some(w) = self.state.open.get_mut(&nonce) {
+            w.retry_at_ms = now;
         }
     }
 
-    /// A nonce the ledger says may be pending: look the tx up; rebroadcast the
-    /// same bytes if it can still land; free the nonce if it cannot.
-    pub(super) fn reconcile(&mut self, nonce: i64) {
-        let Next::Reconcile {
-            tx_hash,
-            sequence,
-            tx_b64,
-        } = self.ledger.state().next(nonce)
-        else {
-            return;
-        };
-        match self.client.tx(&tx_hash) {
-            Ok(Some(resp)) => {
-                let mut st = self.submit_states.remove(&nonce).unwrap_or_default();
-                match self.client.settle(Tracked::Included(resp), &mut st) {
-                    Settle::Done(outcome) => self.outcome(nonce, outcome),
-                    Settle::Retry => {
-                        self.record(
-                            nonce,
-                            Stage::Refused {
-                                reason: "included with a retryable code".into(),
-                            },
-                        );
-                    }
-                }
-            }
-            Ok(None) => self.resend_or_free(nonce, tx_hash, sequence, &tx_b64),
-            Err(e) => self.submit_failed(nonce, &e),
+    /// Tick the machine again in `ms`.
+    fn later(&mut self, nonce: i64, ms: u64) {
+        let now = self.now_ms();
+        if let Some(w) = self.state.open.get_mut(&nonce) {
+            w.retry_at_ms = now.saturating_add(ms);
+            w.attempts += 1;
         }
     }
 
-    fn resend_or_free(&mut self, nonce: i64, tx_hash: String, sequence: u64, tx_b64: &str) {
-        let account = match self.client.account(self.wallet.address()) {
-            Ok(a) => a,
-            Err(e) => return self.submit_failed(nonce, &e),
-        };
-        if account.sequence > sequence {
-            let reason = format!(
-                "sequence {} moved past the signed tx's {sequence}; it cannot land",
-                account.sequence
-            );
-            self.record(nonce, Stage::Refused { reason });
-            return;
-        }
-        let Ok(tx_raw) = base64::engine::general_purpose::STANDARD.decode(tx_b64) else {
-            self.record(
-                nonce,
-                Stage::Refused {
-                    reason: "ledger tx bytes unreadable".into(),
-                },
-            );
-            return;
-        };
-        let end = self
-            .state
-            .open
-            .get(&nonce)
-            .and_then(|w| w.end_block)
-            .unwrap_or(0);
-        log::info!("rebroadcasting the same tx {tx_hash} for nonce {nonce}");
-        let tx = SignedTx {
-            tx_raw,
-            hash: tx_hash,
-            body: Vec::new(),
-            auth_info: Vec::new(),
-            sign_doc: Vec::new(),
-            signature: [0; 64],
-        };
-        let tracked = self.client.broadcast_and_track(&tx, end);
-        let mut st = self.submit_states.remove(&nonce).unwrap_or_default();
-        self.after_broadcast(nonce, &tx, sequence, tracked, &mut st);
-    }
-
-    /// Records how a nonce ended.
+    /// How a nonce ended (its ledger record is written already).
     fn outcome(&mut self, nonce: i64, outcome: Outcome) {
         match outcome {
-            Outcome::Included {
-                tx_hash,
-                height,
-                admitted,
-            } => {
-                let stage = Stage::Included {
-                    tx_hash: tx_hash.clone(),
-                    height,
-                    admitted,
-                };
-                self.record(nonce, stage);
-                self.counters.submitted += 1;
-                self.counters.admitted += u64::from(admitted);
-                self.counters.last_success_at = Some(crate::io::clock::now_utc().unix_timestamp());
-                self.counters.last_tx_hash = Some(tx_hash.clone());
-                let note = if admitted {
-                    ""
-                } else {
-                    " (included, not admitted to the active set)"
-                };
-                logging::event(
-                    Kind::Success,
-                    &format!("nonce {nonce} included at height {height} tx {tx_hash}{note}"),
-                    json!({"nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": admitted}),
-                );
-                self.finish(nonce, "included");
+            Outcome::Included { tx_hash, height } => self.included(nonce, &tx_hash, height, true),
+            Outcome::NotAdmitted { tx_hash, height } => {
+                self.included(nonce, &tx_hash, height, false)
             }
-            Outcome::AlreadySubmitted => {
-                self.record(
-                    nonce,
-                    Stage::Done {
-                        reason: "already submitted".into(),
-                    },
-                );
+            Outcome::Served { how } => {
+                // Our payload is on chain (a tx of ours the LCDs do not index).
+                self.counters.submitted += 1;
                 logging::event(
                     Kind::Info,
-                    &format!("nonce {nonce} already has our submission"),
+                    &format!("nonce {nonce} already has our submission ({how})"),
                     json!({"nonce": nonce}),
                 );
                 self.finish(nonce, "already submitted");
@@ -257,37 +192,46 @@ impl Agent<'_> {
             }
             Outcome::NotRegistered => {
                 self.state.probed = false;
-                self.finish_missed(
+                self.missed(
                     nonce,
                     Miss::TxRejected,
                     "not registered: run allora-worker register",
                 );
             }
-            Outcome::Dropped { reason } | Outcome::Stopped { reason } => {
-                self.finish_missed(nonce, Miss::TxRejected, &reason);
+            Outcome::Missed { reason } => {
+                let why = self.miss_reason.get(&nonce).copied().unwrap_or(Miss::Late);
+                self.missed(nonce, why, &reason);
             }
+            Outcome::Dropped { reason, redetect } => {
+                if redetect {
+                    self.client.redetect();
+                }
+                self.missed(nonce, Miss::TxRejected, &reason);
+            }
+            Outcome::Stopped { reason } => self.missed(nonce, Miss::TxRejected, &reason),
         }
     }
 
-    /// Ends a window as missed: ledger `done`, counter, event. A tx that may
-    /// still have landed is looked up first.
-    pub(super) fn finish_missed(&mut self, nonce: i64, why: Miss, detail: &str) {
-        if let Next::Reconcile { tx_hash, .. } = self.ledger.state().next(nonce) {
-            if let Ok(Some(resp)) = self.client.tx(&tx_hash) {
-                let mut st = SubmitState::default();
-                if let Settle::Done(outcome @ Outcome::Included { .. }) =
-                    self.client.settle(Tracked::Included(resp), &mut st)
-                {
-                    return self.outcome(nonce, outcome);
-                }
-            }
-        }
-        self.record(
-            nonce,
-            Stage::Done {
-                reason: format!("missed ({}): {detail}", why.name()),
-            },
+    fn included(&mut self, nonce: i64, tx_hash: &str, height: u64, admitted: bool) {
+        self.counters.submitted += 1;
+        self.counters.admitted += u64::from(admitted);
+        self.counters.last_success_at = Some(crate::io::clock::now_utc().unix_timestamp());
+        self.counters.last_tx_hash = Some(tx_hash.to_string());
+        let note = if admitted {
+            ""
+        } else {
+            " (included, not admitted to the active set)"
+        };
+        logging::event(
+            Kind::Success,
+            &format!("nonce {nonce} included at height {height} tx {tx_hash}{note}"),
+            json!({"nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": admitted}),
         );
+        self.finish(nonce, "included");
+    }
+
+    /// Counts a window as missed (the machine recorded `done` already).
+    fn missed(&mut self, nonce: i64, why: Miss, detail: &str) {
         self.counters.miss(why);
         logging::event(
             Kind::Error,
@@ -299,33 +243,12 @@ impl Agent<'_> {
 
     fn finish(&mut self, nonce: i64, how: &str) {
         self.state.open.remove(&nonce);
-        self.submit_states.remove(&nonce);
+        self.subs.remove(&nonce);
+        self.pending.remove(&nonce);
+        self.values.remove(&nonce);
         self.opened_at.remove(&nonce);
         self.miss_reason.remove(&nonce);
         self.summary.nonces.insert(nonce, how.to_string());
-    }
-
-    fn submit_failed(&mut self, nonce: i64, e: &Error) {
-        let miss = match e {
-            Error::Http { .. } | Error::Io { .. } => Miss::EndpointDown,
-            _ => Miss::TxRejected,
-        };
-        logging::event(
-            Kind::Warning,
-            &format!("nonce {nonce}: {e}; retrying"),
-            json!({"nonce": nonce}),
-        );
-        self.miss_reason.insert(nonce, miss);
-        self.summary.errors += 1;
-        self.retry_later(nonce);
-    }
-
-    pub(super) fn retry_later(&mut self, nonce: i64) {
-        let now = self.now_ms();
-        if let Some(w) = self.state.open.get_mut(&nonce) {
-            w.retry_at_ms = now + nonce_retry_delay_ms(w.attempts);
-            w.attempts += 1;
-        }
     }
 
     /// Appends a ledger record; false (and an error event) when it failed,
@@ -419,8 +342,4 @@ impl Agent<'_> {
             },
         }
     }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

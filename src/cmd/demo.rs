@@ -12,14 +12,16 @@ use std::time::Duration;
 use lexopt::ValueExt;
 use serde_json::{json, Value};
 
+use crate::agent::submit_blocking;
 use crate::agent::{self, Options, Summary};
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::config::Config;
 use crate::devnet::{self, Devnet, DevnetConfig};
 use crate::error::{Error, Result};
-use crate::io::chain::{Client, Outcome, SubmitState, TxKind};
+use crate::io::chain::{Client, TxKind};
 use crate::io::http::Http;
 use crate::io::signals;
+use crate::logic::submission::Outcome;
 use crate::logic::wallet::Wallet;
 
 pub const COMMAND: Command = Command {
@@ -170,8 +172,8 @@ fn demo_config(user: &Config, net: &Devnet, dir: &Path) -> Config {
 fn register(config: &Config, wallet: &Wallet) -> Result<()> {
     let mut client = Client::new(config)?;
     client.probe()?;
-    match client.submit(wallet, TxKind::Register, 0, &mut SubmitState::default())? {
-        Outcome::Included { tx_hash, .. } => {
+    match submit_blocking(&mut client, wallet, TxKind::Register, None)? {
+        Outcome::Included { tx_hash, .. } | Outcome::NotAdmitted { tx_hash, .. } => {
             log::info!(
                 "demo wallet {} registered in topic 67 (tx {tx_hash})",
                 wallet.address()

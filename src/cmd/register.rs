@@ -6,14 +6,16 @@
 
 use std::ffi::OsString;
 
+use crate::agent::submit_blocking;
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::error::{Error, Result};
 use serde_json::json;
 
-use crate::io::chain::{Client, Outcome, SubmitState, TxKind};
+use crate::io::chain::{Client, TxKind};
 use crate::io::logging;
 use crate::logic::event::Kind;
 use crate::logic::human;
+use crate::logic::submission::Outcome;
 
 pub const COMMAND: Command = Command {
     name: "register",
@@ -44,9 +46,12 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     }
     let fee = client.params()?.registration_fee;
     // Signing a quote costs nothing; only a broadcast would pay.
-    let mut quote = SubmitState::default();
-    let tx_fee = match client.prepare(wallet, TxKind::Register, 0, &mut quote) {
-        Ok(_) => quote.last_fee.map_or("unknown".to_string(), human::allo),
+    let quote = client.latest_height().and_then(|h| {
+        let timeout = h.saturating_add(crate::agent::REGISTER_TIMEOUT_BLOCKS);
+        client.sign(wallet, TxKind::Register, timeout, 0, None)
+    });
+    let tx_fee = match quote {
+        Ok(_) => client.last_fee().map_or("unknown".to_string(), human::allo),
         Err(e) => format!("unknown ({e})"),
     };
     println!(
@@ -58,11 +63,9 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         println!("nothing paid: run allora-worker register --yes to pay and register");
         return Ok(0);
     }
-    let outcome = client.submit(wallet, TxKind::Register, 0, &mut SubmitState::default())?;
+    let outcome = submit_blocking(&mut client, wallet, TxKind::Register, None)?;
     match outcome {
-        Outcome::Included {
-            tx_hash, height, ..
-        } => {
+        Outcome::Included { tx_hash, height } | Outcome::NotAdmitted { tx_hash, height } => {
             if !client.is_registered(&addr)? {
                 return Err(Error::Chain {
                     codespace: "emissions".into(),

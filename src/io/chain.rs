@@ -1,18 +1,13 @@
 //! The chain client: start-up probes (chain id, emissions version), the
-//! queries the worker needs, and the submission of one transaction:
-//! simulate → gas → price → fee (refused above the cap) → sign → broadcast
-//! SYNC → CheckTx code → poll by hash until included, the window's end or a
-//! timeout. A broadcast whose outcome is unknown is looked up by hash and, if
-//! it must be retried, rebroadcast with the SAME bytes; a nonce is re-signed
-//! only after the chain said no (sequence, fee).
+//! queries the worker needs, and (in `submission.rs`) the three actions of
+//! the submission machine: sign, broadcast once, look up.
 //!
-//! Every decision (classification, budgets, gas, fee, when to stop polling)
-//! comes from `logic::submit`; decoding from `logic::chain_json`.
+//! What to do with an answer is decided in `logic::submission` and
+//! `logic::submit`; decoding is in `logic::chain_json`.
 
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::config::{Config, Network};
@@ -22,34 +17,12 @@ use crate::logic::chain_json::{
     self as cj, Account, Header, LatestInference, Params, Topic, TxResponse, WindowStatus,
 };
 use crate::logic::emissions::Emissions;
-use crate::logic::submit::{self, Budget};
+use crate::logic::submit;
 use crate::logic::topic_fit::SchedulerMode;
 use crate::logic::tx::Payload;
 
 /// The testnet faucet, named when an account is unfunded.
 pub const TESTNET_FAUCET: &str = "https://faucet.testnet.allora.run";
-
-/// How one submission ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// In a block with code 0. `admitted` is false when the chain took the
-    /// tx but did not admit the inference (no `EventInsertInfererPayload`).
-    Included {
-        tx_hash: String,
-        height: u64,
-        admitted: bool,
-    },
-    /// The chain already has our payload for this nonce.
-    AlreadySubmitted,
-    /// Given up for this nonce, with the reason.
-    Dropped { reason: String },
-    /// The worker is not registered in the topic: run `register`.
-    NotRegistered,
-    /// The worker may not submit (whitelist): stop.
-    NotWhitelisted,
-    /// The operator must act (funds, chain id, topic); the reason says how.
-    Stopped { reason: String },
-}
 
 /// What a transaction carries.
 #[derive(Debug, Clone, Copy)]
@@ -58,26 +31,6 @@ pub enum TxKind<'a> {
     Payload(&'a Payload),
     /// A `RegisterRequest` for the configured topic.
     Register,
-}
-
-/// Per-nonce submission state: the cached account and the retry budget.
-#[derive(Debug, Clone, Default)]
-pub struct SubmitState {
-    pub account: Option<Account>,
-    pub budget: Budget,
-    /// The fee (uallo) of the last tx `prepare` signed.
-    pub last_fee: Option<u128>,
-}
-
-/// How a broadcast ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tracked {
-    /// Found in a block (its code may be non-zero: DeliverTx failure).
-    Included(TxResponse),
-    /// Refused by CheckTx (the sequence was not used).
-    Rejected(TxResponse),
-    /// Not found by the window's end or the timeout.
-    Unknown(String),
 }
 
 /// One endpoint's health for `check`.
@@ -107,6 +60,8 @@ pub struct Client {
     feemarket_seen: Option<f64>,
     /// Seconds per block and when they were measured (once an hour at most).
     block_time: Option<(f64, Instant)>,
+    /// The fee (uallo) of the last tx `sign` built.
+    last_fee: Option<u128>,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -129,6 +84,7 @@ impl Client {
             gas_margin: config.gas_margin,
             fee_cap: config.fee_cap,
             tx_timeout: config.tx_timeout,
+            last_fee: None,
             feemarket_seen: None,
             block_time: None,
         })
@@ -389,34 +345,28 @@ impl Client {
         Ok(self.block(None)?.height)
     }
 
-    /// A tx by hash; `None` while it is not in a block.
+    /// A tx by hash (with failover); `None` while it is not in a block.
     pub fn tx(&mut self, hash: &str) -> Result<Option<TxResponse>> {
         let path = format!("/cosmos/tx/v1beta1/txs/{hash}");
         let reply = self.http.get(Kind::Lcd, &path)?;
-        if reply.ok() {
-            return cj::tx_response(&reply.body).map(|r| Some(r).filter(|r| r.height > 0));
-        }
-        let missing = reply.status == 404
-            || cj::api_error(&reply.body)
-                .is_some_and(|e| e.code == 5 || e.message.contains("not found"));
-        if missing {
-            return Ok(None);
-        }
-        Err(status_error(&path, &reply))
+        submission::tx_reply(&path, &reply)
     }
 
-    /// Gas used by simulating an unsigned tx.
-    pub fn simulate(&mut self, unsigned: &[u8]) -> Result<u64> {
-        let path = "/cosmos/tx/v1beta1/simulate";
-        let reply = self.http.post(
-            Kind::Lcd,
-            path,
-            &json!({"tx_bytes": b64(unsigned)}).to_string(),
-        )?;
-        if !reply.ok() {
-            return Err(status_error(path, &reply));
-        }
-        cj::simulated_gas(&reply.body)
+    /// The fee (uallo) of the last tx `sign` built, if any.
+    pub fn last_fee(&self) -> Option<u128> {
+        self.last_fee
+    }
+
+    /// Asks for the emissions version again before the next request (a tx
+    /// answered "unable to resolve type URL").
+    pub fn redetect(&mut self) {
+        self.redetect = !self.pinned;
+    }
+
+    /// Milliseconds between lookups of a pending tx: `ALLORA_TX_TIMEOUT` / 30,
+    /// between 50 ms and 2 s.
+    pub fn poll_ms(&self) -> u64 {
+        (self.tx_timeout.as_millis() as u64 / 30).clamp(50, 2_000)
     }
 
     /// Per-endpoint reachability, latency and height (for `check`).
@@ -461,7 +411,7 @@ fn status_error(path: &str, reply: &Reply) -> Error {
     }
 }
 
-/// The submission pipeline (`prepare`, `broadcast_and_track`, `settle`, `submit`).
+/// The actions of the submission machine (`sign`, `broadcast`, `lookup`).
 mod submission;
 
-pub use submission::Next;
+pub use submission::Simulated;

@@ -41,6 +41,17 @@ impl Reply {
     }
 }
 
+/// How a single POST went.
+#[derive(Debug)]
+pub enum Sent {
+    /// The server answered.
+    Reply(Reply),
+    /// No connection was made: the request never reached the server.
+    NotSent(Error),
+    /// The request may have reached the server; its answer is unknown.
+    Lost(Error),
+}
+
 struct Endpoint {
     url: String,
     failed_at: Option<Instant>,
@@ -130,8 +141,47 @@ impl Http {
 
     /// POST to one endpoint only (the first not cooling down): a broadcast,
     /// whose unknown outcome the caller must resolve before trying again.
-    pub fn post_once(&mut self, kind: Kind, path: &str, body: &str) -> Result<Reply> {
-        self.request(kind, path, Some(body), 1)
+    /// Says whether a failed POST can have reached the node.
+    pub fn post_once(&mut self, kind: Kind, path: &str, body: &str) -> Sent {
+        let Some(i) = self.order(kind, Instant::now()).into_iter().next() else {
+            return Sent::NotSent(summarise(Vec::new(), path));
+        };
+        let base = self.list(kind)[i].url.clone();
+        match self.exchange(&base, path, Some(body), false) {
+            Ok(reply) => {
+                self.list_mut(kind)[i].failed_at = None;
+                Sent::Reply(reply)
+            }
+            Err((e, reached)) => {
+                self.list_mut(kind)[i].failed_at = Some(Instant::now());
+                if reached {
+                    Sent::Lost(e)
+                } else {
+                    Sent::NotSent(e)
+                }
+            }
+        }
+    }
+
+    /// POST with failover where a 5xx carrying a JSON `message` is an answer
+    /// (a simulate that ran the messages), not an endpoint failure.
+    pub fn post_answer(&mut self, kind: Kind, path: &str, body: &str) -> Result<Reply> {
+        let order = self.order(kind, Instant::now());
+        let mut failures: Vec<Error> = Vec::new();
+        for i in order {
+            let base = self.list(kind)[i].url.clone();
+            match self.exchange(&base, path, Some(body), true) {
+                Ok(reply) => {
+                    self.list_mut(kind)[i].failed_at = None;
+                    return Ok(reply);
+                }
+                Err((e, _)) => {
+                    self.list_mut(kind)[i].failed_at = Some(Instant::now());
+                    failures.push(e);
+                }
+            }
+        }
+        Err(summarise(failures, path))
     }
 
     fn request(
@@ -162,6 +212,18 @@ impl Http {
 
     /// One request to `base` + `path`, without failover; errors name both.
     pub fn once(&self, base: &str, path: &str, body: Option<&str>) -> Result<Reply> {
+        self.exchange(base, path, body, false).map_err(|(e, _)| e)
+    }
+
+    /// One request; on failure also whether the request can have reached
+    /// the server (false only when the connection was never made).
+    fn exchange(
+        &self,
+        base: &str,
+        path: &str,
+        body: Option<&str>,
+        answer_5xx: bool,
+    ) -> std::result::Result<Reply, (Error, bool)> {
         let url = format!("{base}{path}");
         let fail = |problem: String| Error::Http {
             endpoint: redact_url(base),
@@ -176,24 +238,41 @@ impl Http {
                 .header("Content-Type", "application/json")
                 .send(b),
         };
-        let mut resp = sent.map_err(|e| fail(e.to_string()))?;
+        let mut resp = sent.map_err(|e| (fail(e.to_string()), !never_connected(&e)))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .with_config()
             .limit(BODY_LIMIT)
             .read_to_string()
-            .map_err(|e| fail(format!("HTTP {status}, body unreadable: {e}")))?;
-        if status == 429 || status >= 500 {
-            return Err(fail(format!("HTTP {status}")));
+            .map_err(|e| (fail(format!("HTTP {status}, body unreadable: {e}")), true))?;
+        let json = serde_json::from_str::<serde_json::Value>(&text).ok();
+        let answer =
+            answer_5xx && status >= 500 && json.as_ref().is_some_and(|v| v["message"].is_string());
+        if status == 429 || (status >= 500 && !answer) {
+            return Err((fail(format!("HTTP {status}")), true));
         }
-        if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+        if json.is_none() {
             let head: String = text.chars().take(40).collect();
-            return Err(fail(format!(
-                "HTTP {status} with a body that is not JSON: {head:?}"
-            )));
+            return Err((
+                fail(format!(
+                    "HTTP {status} with a body that is not JSON: {head:?}"
+                )),
+                true,
+            ));
         }
         Ok(Reply { status, body: text })
+    }
+}
+
+/// True when a request failed before a connection existed.
+fn never_connected(e: &ureq::Error) -> bool {
+    use ureq::Timeout;
+    match e {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Timeout(t) => matches!(t, Timeout::Connect | Timeout::Resolve),
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
     }
 }
 

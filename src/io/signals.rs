@@ -6,6 +6,8 @@
 //! log files, as daemons do after logrotate.
 //!
 //! `sleep_until` is the loop's only way to wait: it wakes early on a stop.
+//! The first stop request also arms `alarm(STOP_GRACE_SECS)`: a loop stuck
+//! in an HTTP call to a hung endpoint is ended by SIGALRM after 5 s.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +17,9 @@ use nix::sys::signal::{SigSet, Signal};
 use crate::error::{Error, Result};
 
 static SIGNALS: AtomicU32 = AtomicU32::new(0);
+
+/// Seconds a stop request may take before the process is ended (SIGALRM).
+pub const STOP_GRACE_SECS: u32 = 5;
 
 /// Installs the handler. Call once, from the main thread, before starting
 /// any thread. Returns whether SIGHUP is ignored (started under nohup).
@@ -27,6 +32,10 @@ pub fn install() -> Result<bool> {
         if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
             std::process::exit(130);
         }
+        // The grace: if the loop is still inside an HTTP call (a hung
+        // endpoint) after STOP_GRACE_SECS, SIGALRM ends the process. The
+        // ledger is fsync'd per record, so nothing durable is lost.
+        nix::unistd::alarm::set(STOP_GRACE_SECS);
     })
     .map_err(|e| {
         Error::io(

@@ -194,7 +194,11 @@ impl WsClient {
         match socket.read() {
             Ok(msg) => self.on_message(msg),
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    // EINTR: a signal (SIGTERM, SIGHUP) hit the timed read.
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
             {
                 self.on_quiet()
             }

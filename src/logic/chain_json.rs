@@ -173,6 +173,16 @@ fn i64_of(v: &Value, field: &str) -> Result<i64> {
     }
 }
 
+/// A nonce is a block height: ≤ 0 is refused.
+fn positive_nonce(n: i64) -> Result<i64> {
+    if n <= 0 {
+        return Err(Error::Decode(format!(
+            "nonce {n} is not a positive block height"
+        )));
+    }
+    Ok(n)
+}
+
 fn u32_of(v: &Value, field: &str) -> Result<u32> {
     u32::try_from(u64_of(v, field)?).map_err(|_| bad(field, &v[field]))
 }
@@ -264,7 +274,7 @@ pub fn nonces(body: &str) -> Result<Vec<i64>> {
     };
     array_of(outer, "nonces")?
         .iter()
-        .map(|n| i64_of(n, "block_height"))
+        .map(|n| positive_nonce(i64_of(n, "block_height")?))
         .collect()
 }
 
@@ -381,7 +391,11 @@ pub fn tx_response(body: &str) -> Result<TxResponse> {
         height: u64_of(r, "height")?,
         txhash: str_of(r, "txhash")?,
         codespace: str_of(r, "codespace")?,
-        code: u32_of(r, "code")?,
+        // A tx_response without a code is no answer, never a success.
+        code: match at(r, &["code"]) {
+            Some(_) => u32_of(r, "code")?,
+            None => return Err(Error::Decode("tx_response has no code".into())),
+        },
         raw_log: str_of(r, "raw_log")?,
         gas_wanted: u64_of(r, "gas_wanted")?,
         gas_used: u64_of(r, "gas_used")?,
@@ -467,7 +481,7 @@ fn window_opened(e: &Event) -> Result<WindowOpened> {
         .map_err(|_| Error::Decode("negative window_end_block".into()))?;
     Ok(WindowOpened {
         topic_id,
-        nonce: num("nonce_block_height")?,
+        nonce: positive_nonce(num("nonce_block_height")?)?,
         window_end,
     })
 }
@@ -613,6 +627,18 @@ mod tests {
         check(
             nonces(r#"{"nonces":{"nonces":[{"block_height":true}]}}"#),
             Err("block_height"),
+        );
+        check(
+            nonces(r#"{"nonces":{"nonces":[{"block_height":"0"}]}}"#),
+            Err("not a positive block height"),
+        );
+        check(
+            nonces(r#"{"nonces":{"nonces":[{"block_height":"-7"}]}}"#),
+            Err("not a positive block height"),
+        );
+        check(
+            tx_response(r#"{"tx_response":{"txhash":"AB","height":"3"}}"#),
+            Err("no code"),
         );
         check(balance("{}"), Ok(0));
         check(balance(r#"{"balance":{"amount":"-1"}}"#), Err("amount"));

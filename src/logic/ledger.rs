@@ -13,17 +13,20 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::logic::submission::Tx;
 
 /// The stages a nonce goes through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
     /// A prediction exists; nothing signed.
     Predicted { value: String },
-    /// A transaction is signed (bytes kept) and about to be broadcast.
+    /// A transaction is signed (bytes kept) and about to be broadcast;
+    /// `timeout_height` 0 when unknown (ledgers written before it was kept).
     Signed {
         tx_hash: String,
         sequence: u64,
         tx_b64: String,
+        timeout_height: u64,
     },
     /// The broadcast was accepted by CheckTx (or its outcome is unknown).
     Broadcast {
@@ -37,8 +40,9 @@ pub enum Stage {
         height: u64,
         admitted: bool,
     },
-    /// CheckTx refused the signed tx: it never reached a mempool, so the
-    /// nonce may be signed again (with the reason logged).
+    /// The newest signed tx can never land (CheckTx refused its first
+    /// broadcast, it failed in a block, or its timeout height passed unseen),
+    /// so the nonce may be signed again (with the reason logged).
     Refused { reason: String },
     /// Final: the chain rejected it at delivery, or it was dropped.
     Done { reason: String },
@@ -57,13 +61,9 @@ pub struct Record {
 pub enum Next {
     /// Nothing signed yet (or only refused by CheckTx): predict/sign/submit.
     Submit,
-    /// A tx was signed and may be pending: look it up by hash, and if it must
-    /// be sent again, send exactly these bytes.
-    Reconcile {
-        tx_hash: String,
-        sequence: u64,
-        tx_b64: String,
-    },
+    /// A tx was signed and may be pending: look every signed hash up, and
+    /// if one must be sent again, send exactly its bytes.
+    Reconcile,
     /// Finished; never submit this nonce again.
     Finished,
 }
@@ -78,9 +78,10 @@ impl Record {
                 tx_hash,
                 sequence,
                 tx_b64,
+                timeout_height,
             } => (
                 "signed",
-                json!({"tx_hash": tx_hash, "sequence": sequence, "tx": tx_b64}),
+                json!({"tx_hash": tx_hash, "sequence": sequence, "tx": tx_b64, "timeout_height": timeout_height}),
             ),
             Stage::Broadcast {
                 tx_hash,
@@ -131,6 +132,7 @@ impl Record {
                 tx_hash: s("tx_hash")?,
                 sequence: n("sequence")?,
                 tx_b64: s("tx")?,
+                timeout_height: v["timeout_height"].as_u64().unwrap_or(0),
             },
             "broadcast" => Stage::Broadcast {
                 tx_hash: s("tx_hash")?,
@@ -158,10 +160,12 @@ impl Record {
     }
 }
 
-/// The folded ledger: the latest record of each nonce.
+/// The folded ledger: the latest record of each nonce, and every tx ever
+/// signed for it (all are looked up until the nonce is finished).
 #[derive(Debug, Default, Clone)]
 pub struct Ledger {
     latest: BTreeMap<i64, Record>,
+    signed: BTreeMap<i64, Vec<Tx>>,
 }
 
 impl Ledger {
@@ -183,7 +187,29 @@ impl Ledger {
         {
             return;
         }
+        if let Stage::Signed {
+            tx_hash,
+            sequence,
+            tx_b64,
+            timeout_height,
+        } = &r.stage
+        {
+            let txs = self.signed.entry(r.nonce).or_default();
+            if !txs.iter().any(|t| &t.hash == tx_hash) {
+                txs.push(Tx {
+                    hash: tx_hash.clone(),
+                    sequence: *sequence,
+                    timeout_height: *timeout_height,
+                    bytes_b64: tx_b64.clone(),
+                });
+            }
+        }
         self.latest.insert(r.nonce, r);
+    }
+
+    /// Every tx signed for `nonce`, oldest first.
+    pub fn signed(&self, nonce: i64) -> &[Tx] {
+        self.signed.get(&nonce).map_or(&[], Vec::as_slice)
     }
 
     /// The latest record of `nonce`.
@@ -195,20 +221,7 @@ impl Ledger {
     pub fn next(&self, nonce: i64) -> Next {
         match self.latest.get(&nonce).map(|r| &r.stage) {
             None | Some(Stage::Predicted { .. }) | Some(Stage::Refused { .. }) => Next::Submit,
-            Some(Stage::Signed {
-                tx_hash,
-                sequence,
-                tx_b64,
-            })
-            | Some(Stage::Broadcast {
-                tx_hash,
-                sequence,
-                tx_b64,
-            }) => Next::Reconcile {
-                tx_hash: tx_hash.clone(),
-                sequence: *sequence,
-                tx_b64: tx_b64.clone(),
-            },
+            Some(Stage::Signed { .. }) | Some(Stage::Broadcast { .. }) => Next::Reconcile,
             Some(Stage::Included { .. }) | Some(Stage::Done { .. }) => Next::Finished,
         }
     }
@@ -218,18 +231,37 @@ impl Ledger {
         self.latest
             .keys()
             .copied()
-            .filter(|n| matches!(self.next(*n), Next::Reconcile { .. }))
+            .filter(|n| self.next(*n) == Next::Reconcile)
             .collect()
     }
 
     /// Records to keep when compacting: the latest of every nonce recorded at
-    /// or after `keep_since` (unix seconds), plus every unresolved nonce.
+    /// or after `keep_since` (unix seconds), plus every unresolved nonce
+    /// with every tx signed for it.
     pub fn compacted(&self, keep_since: i64) -> Vec<Record> {
-        self.latest
-            .values()
-            .filter(|r| r.at >= keep_since || matches!(self.next(r.nonce), Next::Reconcile { .. }))
-            .cloned()
-            .collect()
+        let mut out = Vec::new();
+        for r in self.latest.values() {
+            if self.next(r.nonce) == Next::Reconcile {
+                for t in self.signed(r.nonce) {
+                    out.push(Record {
+                        nonce: r.nonce,
+                        at: r.at,
+                        stage: Stage::Signed {
+                            tx_hash: t.hash.clone(),
+                            sequence: t.sequence,
+                            tx_b64: t.bytes_b64.clone(),
+                            timeout_height: t.timeout_height,
+                        },
+                    });
+                }
+                if !matches!(r.stage, Stage::Signed { .. }) {
+                    out.push(r.clone());
+                }
+            } else if r.at >= keep_since {
+                out.push(r.clone());
+            }
+        }
+        out
     }
 
     /// Number of nonces in the ledger.
@@ -256,6 +288,7 @@ mod tests {
             tx_hash: h.into(),
             sequence: 4,
             tx_b64: "AAAA".into(),
+            timeout_height: 120,
         }
     }
 
@@ -304,7 +337,10 @@ mod tests {
         ));
         assert_eq!(l.next(5), Next::Submit);
         l.apply(rec(5, 2, signed("H")));
-        assert!(matches!(l.next(5), Next::Reconcile { ref tx_hash, .. } if tx_hash == "H"));
+        assert_eq!(l.next(5), Next::Reconcile);
+        l.apply(rec(5, 2, signed("H2")));
+        let hashes: Vec<&str> = l.signed(5).iter().map(|t| t.hash.as_str()).collect();
+        assert_eq!(hashes, ["H", "H2"], "every signed hash is kept");
         assert_eq!(l.unresolved(), vec![5]);
         l.apply(rec(
             5,

@@ -29,6 +29,7 @@ pub mod score_record;
 pub mod score_summary;
 pub mod scoring;
 pub mod secret;
+pub mod submission;
 pub mod submit;
 pub mod synthetic;
 pub mod topic_fit;

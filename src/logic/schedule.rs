@@ -115,7 +115,7 @@ pub fn next(s: &State, ledger: &Ledger, now: u64, t: &Timers) -> Action {
     }
     if let Some(nonce) = servable(s, ledger, now).first() {
         return match ledger.next(*nonce) {
-            Next::Reconcile { .. } => Action::Reconcile(*nonce),
+            Next::Reconcile => Action::Reconcile(*nonce),
             _ => Action::Submit(*nonce),
         };
     }
@@ -160,7 +160,7 @@ pub fn servable(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
             now >= w.retry_at_ms
                 && !is_past(w, s.latest_height)
                 && next != Next::Finished
-                && (!paused || matches!(next, Next::Reconcile { .. }))
+                && (!paused || next == Next::Reconcile)
         })
         .map(|(n, _)| *n)
         .take(MAX_NONCES_PER_CYCLE)
@@ -172,11 +172,16 @@ pub fn is_past(w: &Window, height: u64) -> bool {
     w.end_block.is_some_and(|end| height > end)
 }
 
-/// Open windows that ended without being finished: each is a missed window.
-pub fn expired(s: &State, ledger: &Ledger) -> Vec<i64> {
+/// Open windows past their end block, not finished, whose next step is due:
+/// their submission machine decides whether a tx of ours landed.
+pub fn expired(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
     s.open
         .iter()
-        .filter(|(n, w)| is_past(w, s.latest_height) && ledger.next(**n) != Next::Finished)
+        .filter(|(n, w)| {
+            is_past(w, s.latest_height)
+                && ledger.next(**n) != Next::Finished
+                && now >= w.retry_at_ms
+        })
         .map(|(n, _)| *n)
         .collect()
 }
@@ -200,12 +205,21 @@ fn wake_time(s: &State, now: u64, t: &Timers) -> u64 {
     .into_iter()
     .min()
     .unwrap_or(now + t.poll_ms);
-    for w in s.open.values().filter(|w| !is_past(w, s.latest_height)) {
+    for w in s.open.values() {
         if w.retry_at_ms > now {
             at = at.min(w.retry_at_ms);
         }
     }
     at.max(now)
+}
+
+/// The last block of `nonce`'s window of `len` blocks; None for a nonce
+/// that is not a positive height or a sum that overflows.
+pub fn window_end(nonce: i64, len: u64) -> Option<u64> {
+    u64::try_from(nonce)
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_add(len))
 }
 
 /// Retry delay after the `attempt`-th failure for one nonce: 2 s doubling to 30 s.
@@ -305,7 +319,7 @@ mod tests {
             stage: Stage::Done { reason: "x".into() },
         });
         assert_eq!(servable(&s, &l, 0), vec![60]);
-        assert_eq!(expired(&s, &l), vec![50]);
+        assert_eq!(expired(&s, &l, 0), vec![50]);
         l.apply(Record {
             nonce: 60,
             at: 0,
@@ -313,6 +327,7 @@ mod tests {
                 tx_hash: "H".into(),
                 sequence: 1,
                 tx_b64: "A".into(),
+                timeout_height: 200,
             },
         });
         check(&s, &l, 2_000, Action::Reconcile(60));
@@ -352,6 +367,10 @@ mod tests {
         );
         check(&s, &Ledger::default(), 5_000, Action::Submit(7));
         assert_eq!(nonce_retry_delay_ms(0), 2_000);
+        assert_eq!(window_end(100, 8), Some(108));
+        assert_eq!(window_end(0, 8), None);
+        assert_eq!(window_end(-5, 8), None);
+        assert_eq!(window_end(i64::MAX, u64::MAX), None);
         assert_eq!(nonce_retry_delay_ms(9), 30_000);
     }
 }

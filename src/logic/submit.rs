@@ -18,6 +18,8 @@ pub const GAS_FALLBACK: u64 = 300_000;
 pub const RESIGN_BUDGET: u32 = 3;
 /// Price raises allowed after `sdk`/13 (insufficient fee) for one nonce.
 pub const FEE_BUDGET: u32 = 2;
+/// Re-signs with more gas allowed after `sdk`/11 (out of gas) for one nonce.
+pub const GAS_BUDGET: u32 = 1;
 /// Factor applied to the gas price per `sdk`/13.
 pub const FEE_BUMP: f64 = 1.5;
 /// Reconnect backoff cap.
@@ -61,6 +63,8 @@ pub enum Verdict {
     Resign,
     /// `sdk`/13: raise the gas price, re-sign, broadcast again.
     RaisePrice,
+    /// `sdk`/11 in a block: re-sign once with gas used × adjustment.
+    OutOfGas,
     /// `sdk`/19: the same bytes are already pending; keep polling.
     KeepPolling,
     /// `sdk`/20: mempool full; rebroadcast the same bytes later.
@@ -99,6 +103,7 @@ pub fn classify(codespace: &str, code: u32, raw_log: &str) -> Verdict {
         ("sdk", 32) => Verdict::Resign,
         ("sdk", 13) => Verdict::RaisePrice,
         ("sdk", 19) => Verdict::KeepPolling,
+        ("sdk", 11) => Verdict::OutOfGas,
         ("sdk", 20) => Verdict::Rebroadcast,
         ("sdk", 30) => Verdict::Drop(format!("window closed (timeout height passed) {}", why())),
         ("sdk", 5) => Verdict::Stop(format!("insufficient funds to pay the fee {}", why())),
@@ -108,9 +113,47 @@ pub fn classify(codespace: &str, code: u32, raw_log: &str) -> Verdict {
         ("emissions", 67) => Verdict::Drop(format!("window not open {}", why())),
         ("emissions", 68 | 75 | 78) => Verdict::AlreadySubmitted,
         ("emissions", 6) => Verdict::Stop(format!("invalid topic {}", why())),
+        ("emissions", 23) => Verdict::Stop(format!("topic does not exist {}", why())),
+        ("emissions", 8) => Verdict::AlreadySubmitted,
         _ if log.contains("is not registered") => Verdict::NotRegistered,
+        _ if log.contains("nonce window not available") => {
+            Verdict::Drop(format!("window not open {}", why()))
+        }
+        _ if log.contains("unfulfilled nonce not found")
+            || log.contains("nonce already fulfilled") =>
+        {
+            Verdict::Drop(format!("nonce closed {}", why()))
+        }
+        _ if log.contains("topic does not exist") || log.contains("invalid topic") => {
+            Verdict::Stop(format!("invalid topic {}", why()))
+        }
+        _ if log.contains("already registered") => Verdict::AlreadySubmitted,
         _ => Verdict::Drop(format!("rejected {}", why())),
     }
+}
+
+/// Phrases of a simulate's error message (HTTP 500, the messages ran and
+/// failed) that no retry can change: closed window, nonce not open, not
+/// registered, not whitelisted, already submitted, no such topic.
+const SIMULATE_TERMINAL: [&str; 11] = [
+    "nonce window not available",
+    "unfulfilled nonce not found",
+    "nonce already fulfilled",
+    "is not registered",
+    "not permitted to submit",
+    "already submitted",
+    "cannot update ema",
+    "invalid topic",
+    "topic does not exist",
+    "already registered",
+    "not whitelisted",
+];
+
+/// True when a simulate's error `message` refuses the tx for a terminal
+/// reason: it must not be broadcast. Anything else falls back to default gas.
+pub fn simulate_refusal(message: &str) -> bool {
+    let t = message.to_ascii_lowercase();
+    SIMULATE_TERMINAL.iter().any(|k| t.contains(k))
 }
 
 /// Retries left for one nonce.
@@ -118,6 +161,7 @@ pub fn classify(codespace: &str, code: u32, raw_log: &str) -> Verdict {
 pub struct Budget {
     pub resigns: u32,
     pub bumps: u32,
+    pub gas: u32,
 }
 
 impl Budget {
@@ -126,6 +170,7 @@ impl Budget {
         let (used, limit, what) = match verdict {
             Verdict::Resign => (&mut self.resigns, RESIGN_BUDGET, "sequence mismatch"),
             Verdict::RaisePrice => (&mut self.bumps, FEE_BUDGET, "insufficient fee"),
+            Verdict::OutOfGas => (&mut self.gas, GAS_BUDGET, "out of gas"),
             _ => return Ok(()),
         };
         if *used >= limit {
@@ -244,6 +289,12 @@ mod tests {
         );
         check(("sdk", 19, "tx already in mempool"), Verdict::KeepPolling);
         check(("sdk", 20, "mempool is full"), Verdict::Rebroadcast);
+        check(("sdk", 11, "out of gas"), Verdict::OutOfGas);
+        check(
+            ("emissions", 8, "already registered"),
+            Verdict::AlreadySubmitted,
+        );
+        assert!(matches!(classify("emissions", 23, "x"), Verdict::Stop(_)));
         check(
             ("undefined", 1, "inference already submitted"),
             Verdict::AlreadySubmitted,

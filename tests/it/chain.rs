@@ -163,12 +163,14 @@ fn decoders_survive_mutation_fuzz() {
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use allora_worker::agent::submit_blocking;
 use allora_worker::config::{self, Config, Sources};
 use allora_worker::devnet::{Devnet, DevnetConfig, Fault};
 use allora_worker::error::Error;
-use allora_worker::io::chain::{Client, Outcome, SubmitState, Tracked, TxKind};
+use allora_worker::io::chain::{Client, TxKind};
 use allora_worker::io::ws::{WsClient, WsEvent};
 use allora_worker::logic::secret::Secret;
+use allora_worker::logic::submission::{Action, Event, Limits, Outcome, Submission, Tx};
 use allora_worker::logic::tx::Payload;
 use allora_worker::logic::wallet::Wallet;
 
@@ -262,11 +264,11 @@ fn accepted(dev: &Devnet, nonce: i64) -> u64 {
 
 fn submit_one(dev: &Devnet, c: &mut Client) -> (i64, Outcome) {
     let (nonce, end) = open_window(c, 5);
-    let out = c.submit(
+    let out = submit_blocking(
+        c,
         &wallet(),
         TxKind::Payload(&payload(nonce, 0.01)),
-        end,
-        &mut SubmitState::default(),
+        Some(end),
     );
     let out = out.expect("submit returns an outcome");
     let _ = dev;
@@ -274,10 +276,7 @@ fn submit_one(dev: &Devnet, c: &mut Client) -> (i64, Outcome) {
 }
 
 fn assert_included_once(dev: &Devnet, nonce: i64, out: &Outcome) {
-    assert!(
-        matches!(out, Outcome::Included { admitted: true, .. }),
-        "{out:?}"
-    );
+    assert!(matches!(out, Outcome::Included { .. }), "{out:?}");
     assert_eq!(accepted(dev, nonce), 1, "stats: {}", dev.stats());
 }
 
@@ -343,11 +342,11 @@ fn register_then_twenty_windows_end_to_end() {
             continue;
         };
         let value = 0.001 * nonce as f64;
-        let out = c.submit(
+        let out = submit_blocking(
+            &mut c,
             &wallet(),
             TxKind::Payload(&payload(nonce, value)),
-            end,
-            &mut SubmitState::default(),
+            Some(end),
         );
         assert!(
             matches!(out, Ok(Outcome::Included { .. })),
@@ -401,21 +400,25 @@ fn duplicate_submission_counts_as_done() {
     let mut c = client(&dev);
     let (nonce, end) = open_window(&mut c, 6);
     let w = wallet();
-    let first = c.submit(
-        &w,
-        TxKind::Payload(&payload(nonce, 0.5)),
-        end,
-        &mut SubmitState::default(),
-    );
+    let first = submit_blocking(&mut c, &w, TxKind::Payload(&payload(nonce, 0.5)), Some(end));
     assert!(matches!(first, Ok(Outcome::Included { .. })), "{first:?}");
-    let second = c.submit(
+    let second = submit_blocking(
+        &mut c,
         &w,
         TxKind::Payload(&payload(nonce, 0.25)),
-        end,
-        &mut SubmitState::default(),
+        Some(end),
     );
-    assert_eq!(second.expect("second outcome"), Outcome::AlreadySubmitted);
+    assert!(matches!(second, Ok(Outcome::Served { .. })), "{second:?}");
     assert_eq!(accepted(&dev, nonce), 1);
+}
+
+/// Signs a payload tx for `nonce` with timeout `end` (not broadcast).
+fn sign(c: &mut Client, nonce: i64, end: u64) -> Tx {
+    let w = wallet();
+    match c.sign(&w, TxKind::Payload(&payload(nonce, 0.5)), end, 0, None) {
+        Ok(Event::Signed(tx)) => tx,
+        other => panic!("sign: {other:?}"),
+    }
 }
 
 #[test]
@@ -423,23 +426,25 @@ fn window_closed_before_broadcast_is_dropped() {
     let dev = devnet(true, |_| {});
     let mut c = client(&dev);
     let (nonce, end) = open_window(&mut c, 1);
-    let w = wallet();
-    let mut state = SubmitState::default();
-    let tx = c
-        .prepare(&w, TxKind::Payload(&payload(nonce, 0.5)), end, &mut state)
-        .expect("prepare");
+    let tx = sign(&mut c, nonce, end);
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.latest_height().expect("height") <= end && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let tracked = c.broadcast_and_track(&tx, end).expect("tracked");
-    match c.settle(tracked, &mut state) {
-        allora_worker::io::chain::Next::Done(Outcome::Dropped { reason }) => {
-            assert!(
-                reason.contains("window") || reason.contains("nonce closed"),
-                "{reason}"
-            )
-        }
+    let mut sub = Submission::new(Limits {
+        window_end: Some(end),
+        poll_ms: 50,
+    });
+    sub.on(Event::Tick { height: end });
+    sub.on(Event::Signed(tx.clone()));
+    let answer = c.broadcast(&tx);
+    match sub.on(answer).action {
+        Action::Finish(Outcome::Dropped { reason, .. }) => assert!(
+            reason.contains("window")
+                || reason.contains("nonce closed")
+                || reason.contains("timeout"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
     assert_eq!(accepted(&dev, nonce), 0);
@@ -450,42 +455,53 @@ fn unknown_broadcast_outcome_resends_the_same_bytes() {
     let dev = devnet(true, |_| {});
     let mut c = client(&dev);
     let (nonce, end) = open_window(&mut c, 6);
-    let mut state = SubmitState::default();
-    let tx = c
-        .prepare(
-            &wallet(),
-            TxKind::Payload(&payload(nonce, 0.5)),
-            end,
-            &mut state,
-        )
-        .expect("prepare");
+    let tx = sign(&mut c, nonce, end);
     // The first copy reaches the mempool and is held there; our own
     // broadcast then hangs past the read timeout.
     dev.inject(Fault::HoldInMempool(4));
     let direct = ureq::post(format!("{}/cosmos/tx/v1beta1/txs", dev.base_url()))
         .send(
-            serde_json::json!({"tx_bytes": base64_std(&tx.tx_raw), "mode": "BROADCAST_MODE_SYNC"})
+            serde_json::json!({"tx_bytes": tx.bytes_b64, "mode": "BROADCAST_MODE_SYNC"})
                 .to_string(),
         )
         .expect("direct broadcast");
     assert_eq!(direct.status().as_u16(), 200);
     dev.inject(Fault::Hang(1));
-    let tracked = c.broadcast_and_track(&tx, end).expect("tracked");
-    match &tracked {
-        Tracked::Included(r) => assert_eq!(r.txhash, tx.hash),
-        other => panic!("{other:?}"),
+    let lost = c.broadcast(&tx);
+    assert!(matches!(lost, Event::Lost(_)), "{lost:?}");
+    let mut sub = Submission::new(Limits {
+        window_end: Some(end),
+        poll_ms: 50,
+    });
+    sub.on(Event::Tick { height: 0 });
+    sub.on(Event::Signed(tx.clone()));
+    let mut step = sub.on(lost);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let event = match &step.action {
+            Action::Finish(_) => break,
+            Action::Later(ms) => {
+                std::thread::sleep(Duration::from_millis(*ms));
+                Event::Tick {
+                    height: c.latest_height().expect("height"),
+                }
+            }
+            Action::Broadcast(again) => {
+                assert_eq!(again, &tx, "only the same bytes are sent again");
+                c.broadcast(again)
+            }
+            Action::Lookup(hashes) => c.lookup(hashes, ADDR, TxKind::Payload(&payload(nonce, 0.5))),
+            Action::Sign { .. } => panic!("re-signed a nonce whose tx may land"),
+        };
+        step = sub.on(event);
     }
-    assert!(matches!(
-        c.settle(tracked, &mut state),
-        allora_worker::io::chain::Next::Done(Outcome::Included { .. })
-    ));
+    assert!(
+        matches!(&step.action, Action::Finish(Outcome::Included { tx_hash, .. }) if *tx_hash == tx.hash),
+        "{step:?}"
+    );
+    assert_eq!(sub.signed.len(), 1);
     assert_eq!(accepted(&dev, nonce), 1, "{}", dev.stats());
     assert_eq!(dev.stats()["duplicates"], 0);
-}
-
-fn base64_std(b: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 #[test]

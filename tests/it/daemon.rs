@@ -38,6 +38,48 @@ fn exit_of(child: &mut Child, secs: u64) -> (Option<i32>, Duration) {
     (status.code(), start.elapsed())
 }
 
+/// The worker's ledger records under `dir`, in file order.
+fn ledger_records(dir: &Path) -> Vec<Value> {
+    let Ok(entries) = std::fs::read_dir(dir.join("data")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("ledger-") && name.ends_with(".jsonl") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            out.extend(
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok()),
+            );
+        }
+    }
+    out
+}
+
+/// How many ledger records have `state`.
+fn ledger_states(dir: &Path, state: &str) -> usize {
+    ledger_records(dir)
+        .iter()
+        .filter(|r| r["state"] == state)
+        .count()
+}
+
+/// True when a nonce's last ledger record is a `signed` or `broadcast`
+/// written after the first `since` records: this run ended between signing
+/// (or broadcasting) and the outcome.
+fn pending_in_ledger(dir: &Path, since: usize) -> bool {
+    let mut last = std::collections::BTreeMap::new();
+    for (i, r) in ledger_records(dir).into_iter().enumerate() {
+        last.insert(
+            r["nonce"].as_i64(),
+            (i, r["state"].as_str().map(str::to_string)),
+        );
+    }
+    last.values()
+        .any(|(i, s)| *i >= since && matches!(s.as_deref(), Some("signed" | "broadcast")))
+}
+
 fn log_text(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("logs/worker.log")).unwrap_or_default()
 }
@@ -83,8 +125,9 @@ fn fifty_windows_each_get_exactly_one_submission() {
         &env,
         &dir,
     );
-    wait_for("50 accepted windows", 150, || {
-        (accepted(&net.stats(), &addr).len() >= 50).then_some(())
+    // 51: the 51st tx may still be followed when SIGTERM comes.
+    wait_for("51 accepted windows", 150, || {
+        (accepted(&net.stats(), &addr).len() >= 51).then_some(())
     });
     signal(&child, Signal::SIGTERM);
     let (code, took) = exit_of(&mut child, 10);
@@ -103,7 +146,11 @@ fn fifty_windows_each_get_exactly_one_submission() {
         .map(|l| serde_json::from_str::<Value>(l).expect("every event line is JSON"))
         .filter(|v| v["event"] == "success")
         .collect();
-    assert!(successes.len() >= 50 && successes.iter().all(|v| v["data"]["tx_hash"].is_string()));
+    assert!(
+        successes.len() >= 50 && successes.iter().all(|v| v["data"]["tx_hash"].is_string()),
+        "{} successes",
+        successes.len(),
+    );
     let status: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data/status.json")).unwrap())
             .unwrap();
@@ -118,17 +165,36 @@ fn kill_9_at_random_points_never_duplicates_or_forgets() {
     let dir = temp_dir("daemon-kill9");
     let env = env(&net, &mnemonic, &dir);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut landed = 0;
     for round in 0..30 {
+        // Every tx stays in the mempool 4 blocks: a wide signed → outcome gap.
+        net.inject(Fault::HoldInMempool(4));
+        let signed_before = ledger_states(&dir, "signed");
+        let records_before = ledger_records(&dir).len();
         let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait_ms = 200 + seed % 1000;
-        std::thread::sleep(Duration::from_millis(wait_ms));
+        if round % 2 == 0 {
+            // Aim: kill just after a new `signed` record.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while ledger_states(&dir, "signed") <= signed_before && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(seed % 120));
+        } else {
+            std::thread::sleep(Duration::from_millis(200 + seed % 1000));
+        }
         signal(&child, Signal::SIGKILL);
         let (code, _) = exit_of(&mut child, 5);
         assert_eq!(code, None, "round {round}: killed by a signal");
+        landed += usize::from(pending_in_ledger(&dir, records_before));
     }
+    assert!(
+        landed >= 10,
+        "only {landed} of 30 kills landed between `signed` and the outcome"
+    );
+    eprintln!("{landed} of 30 kills landed between `signed` and the outcome");
     let restarted_at = net.height();
     let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
     wait_for("windows after the last restart", 60, || {
@@ -191,6 +257,25 @@ fn sigterm_while_sleeping_and_while_broadcasting_exits_in_5s() {
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(log_text(&dir).contains("SHUTDOWN"));
+
+    // Inside an HTTP call to a hung endpoint with a 30 s read timeout: the
+    // 5 s grace ends it (SIGALRM).
+    let (net, mnemonic, _) = devnet(100, 10, 8);
+    let dir = temp_dir("daemon-term-hung");
+    let mut env = self::env(&net, &mnemonic, &dir);
+    env.push(("ALLORA_READ_TIMEOUT".into(), "30s".into()));
+    let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "1"], &env, &dir);
+    wait_for("the worker to start", 30, || {
+        log_text(&dir).contains("chain devnet-1").then_some(())
+    });
+    net.inject(Fault::Hang(1_000));
+    wait_for("a hung request", 30, || {
+        (net.stats()["faults_fired"]["hang"].as_u64() >= Some(1)).then_some(())
+    });
+    signal(&child, Signal::SIGTERM);
+    let (code, took) = exit_of(&mut child, 10);
+    assert!(code.is_none() || code == Some(0), "{code:?}");
+    assert!(took < Duration::from_millis(6_500), "{took:?}");
 }
 
 #[test]

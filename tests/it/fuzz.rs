@@ -174,6 +174,7 @@ fn ledger_corpus() -> Vec<Vec<u8>> {
             tx_hash: "AB".repeat(32),
             sequence: 7,
             tx_b64: "CgQKAggB".into(),
+            timeout_height: 99,
         },
         Stage::Broadcast {
             tx_hash: "CD".repeat(32),

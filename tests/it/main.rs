@@ -17,6 +17,7 @@ mod ops; // what an operator sees: which commands write logs, exact start-up ref
 mod scoring; // CZAR, ZPTAE and the Forge gates against every vector of scoring.json; evaluate
 mod secrets; // no mnemonic or key in any output or file
 mod soak; // 1 000 fast windows of the real binary under random faults: one submission each, no duplicates, flat RSS, logs = ledger = chain
+mod submission; // the submission machine against the strict devnet: lost replies in every combination, simulate refusals, fee rise, gas spike
 mod support; // shared helpers: the built binary, temp dirs, vector files
 mod systemd; // a fake NOTIFY_SOCKET: READY=1 while waiting for --start-at, watchdog pings while serving
 mod tidy; // module docs, pure src/logic, README names every file and key

@@ -3,6 +3,10 @@
 //! random faults from the devnet's `Fault` list, each kind at least 20 times
 //! (scaled down only when fewer windows are asked for). Checks: zero
 //! duplicates; every qualifying window got exactly one accepted submission;
+//! from `GET /devnet/txs`, at most one successful insert tx per nonce and no
+//! tx signed while an earlier one of its nonce could still land (the devnet
+//! runs without a tx cache; lost broadcasts, lost replies, a lagging index,
+//! fee rises, gas spikes and unadmitted payloads are in the mix);
 //! RSS after all windows within 2 MB of RSS after 100; `events.jsonl`, the
 //! ledger and the devnet agree on every submitted nonce. With
 //! `ALLORA_SOAK_TXS_DUMP=FILE` it also writes the devnet's `GET /devnet/txs`
@@ -52,6 +56,12 @@ fn kinds() -> Vec<(Fault, u64)> {
         (Fault::HoldInMempool(2), 2 * BLOCK_MS + retry),
         (Fault::SkipNextWindow, retry),
         (Fault::WrongChainId(true), 2 * BLOCK_MS + retry),
+        (Fault::BroadcastLost(1), 2 * BLOCK_MS + retry),
+        (Fault::ReplyLost(1), retry),
+        (Fault::IndexLag(3), (2 * EPOCH + 3) * BLOCK_MS + retry),
+        (Fault::FeeRise(5), retry),
+        (Fault::GasSpike(1), retry),
+        (Fault::NotAdmitted(1), retry),
     ]
 }
 
@@ -179,6 +189,7 @@ fn soak(windows: u64, seed: u64) {
         window_blocks: WINDOW,
         genesis: vec![(addr.clone(), 1_000_000_000_000_000_000_000)],
         registered: vec![addr.clone()],
+        tx_cache: 0,
         ..DevnetConfig::default()
     })
     .unwrap();
@@ -233,6 +244,11 @@ fn soak(windows: u64, seed: u64) {
             std::thread::sleep(Duration::from_millis(2 * BLOCK_MS));
             net.inject(Fault::WrongChainId(false));
         }
+        if fault == Fault::IndexLag(3) {
+            // Lag the txs of the next two windows, then index at once again.
+            std::thread::sleep(Duration::from_millis(2 * EPOCH * BLOCK_MS));
+            net.inject(Fault::IndexLag(0));
+        }
         counts[*k] += 1;
         faults.push((h, h + effect_ms.div_ceil(BLOCK_MS)));
     }
@@ -241,6 +257,18 @@ fn soak(windows: u64, seed: u64) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let rss_end = rss_kb(child.id());
+    // Following a tx is a scheduled step: let the worker see the last ones land.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let served: BTreeSet<u64> = accepted(&net.stats(), &addr)
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        if ledger_nonces(&dir.join("data")).is_superset(&served) || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while child.try_wait().unwrap().is_none() {
@@ -308,4 +336,59 @@ fn soak(windows: u64, seed: u64) {
         "events.jsonl success nonces = devnet accepted"
     );
     assert_eq!(ledger, served, "ledger included nonces = devnet accepted");
+    assert_never_paid_twice(&net, &addr);
+    for fault in [
+        "broadcast-lost",
+        "index-lag",
+        "fee-rise",
+        "gas-spike",
+        "not-admitted",
+        "reply-lost",
+    ] {
+        assert!(
+            stats["faults_fired"][fault].as_u64() >= Some(per_kind.min(20)),
+            "{fault} fired: {}",
+            stats["faults_fired"]
+        );
+    }
+}
+
+/// From the devnet's tx list: per nonce at most one insert tx of `addr`
+/// succeeded, and every earlier one ended definitively (refused at CheckTx
+/// or failed in a block) before the next was signed, so none could land.
+fn assert_never_paid_twice(net: &Devnet, addr: &str) {
+    let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
+        .call()
+        .expect("GET /devnet/txs");
+    let body = reply
+        .body_mut()
+        .with_config()
+        .limit(512 << 20)
+        .read_to_string()
+        .expect("the /devnet/txs body");
+    let all: Value = serde_json::from_str(&body).expect("JSON");
+    let mut by_nonce: std::collections::BTreeMap<i64, Vec<&Value>> = Default::default();
+    for t in all.as_array().expect("a list") {
+        if t["kind"] == "insert" && t["sender"] == addr {
+            by_nonce
+                .entry(t["nonce"].as_i64().unwrap_or(-1))
+                .or_default()
+                .push(t);
+        }
+    }
+    let resigned = by_nonce.values().filter(|v| v.len() > 1).count();
+    for (nonce, list) in &by_nonce {
+        let ok = list.iter().filter(|t| t["code"] == 0).count();
+        assert!(ok <= 1, "nonce {nonce}: {ok} successful txs: {list:?}");
+        for t in &list[..list.len() - 1] {
+            assert!(
+                t["code"].as_u64().is_some_and(|c| c != 0),
+                "nonce {nonce}: a tx that could still land was followed by another: {list:?}"
+            );
+        }
+    }
+    eprintln!(
+        "soak: {} nonces with txs, {resigned} signed again after a definitive failure",
+        by_nonce.len()
+    );
 }
