@@ -147,19 +147,23 @@ fn ledger_nonces(data: &Path) -> BTreeSet<u64> {
     out
 }
 
-/// Writes the devnet's `GET /devnet/txs` to `path`, for the CI judge
-/// (`tests/judge/run.sh`): set `ALLORA_SOAK_TXS_DUMP=FILE`.
-fn dump_txs(net: &Devnet, path: &str) {
+/// The devnet's `GET /devnet/txs` body.
+fn devnet_txs(net: &Devnet) -> String {
     let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
         .call()
         .expect("GET /devnet/txs");
-    let body = reply
+    reply
         .body_mut()
         .with_config()
         .limit(512 << 20)
         .read_to_string()
-        .expect("the /devnet/txs body");
-    std::fs::write(path, body).unwrap_or_else(|e| panic!("write {path}: {e}"));
+        .expect("the /devnet/txs body")
+}
+
+/// Writes the devnet's `GET /devnet/txs` to `path`, for the CI judge
+/// (`tests/judge/run.sh`): set `ALLORA_SOAK_TXS_DUMP=FILE`.
+fn dump_txs(net: &Devnet, path: &str) {
+    std::fs::write(path, devnet_txs(net)).unwrap_or_else(|e| panic!("write {path}: {e}"));
     eprintln!("soak: devnet txs written to {path}");
 }
 
@@ -357,16 +361,7 @@ fn soak(windows: u64, seed: u64) {
 /// succeeded, and every earlier one ended definitively (refused at CheckTx
 /// or failed in a block) before the next was signed, so none could land.
 fn assert_never_paid_twice(net: &Devnet, addr: &str) {
-    let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
-        .call()
-        .expect("GET /devnet/txs");
-    let body = reply
-        .body_mut()
-        .with_config()
-        .limit(512 << 20)
-        .read_to_string()
-        .expect("the /devnet/txs body");
-    let all: Value = serde_json::from_str(&body).expect("JSON");
+    let all: Value = serde_json::from_str(&devnet_txs(net)).expect("JSON");
     let mut by_nonce: std::collections::BTreeMap<i64, Vec<&Value>> = Default::default();
     for t in all.as_array().expect("a list") {
         if t["kind"] == "insert" && t["sender"] == addr {

@@ -194,22 +194,22 @@ fn lost_reply(seed: u64, lag: u64, no_index: bool, not_admitted: u64) {
 
 #[test]
 fn lost_replies_without_a_tx_cache_never_pay_twice() {
-    lost_reply(41, 0, false, 0);
+    lost_reply(1341, 0, false, 0);
 }
 
 #[test]
 fn lost_replies_with_a_lagging_index_never_pay_twice() {
-    lost_reply(42, 4, false, 0);
+    lost_reply(1342, 4, false, 0);
 }
 
 #[test]
 fn lost_replies_with_an_lcd_without_index_never_pay_twice() {
-    lost_reply(43, 0, true, 0);
+    lost_reply(1343, 0, true, 0);
 }
 
 #[test]
 fn lost_replies_with_lag_and_no_index_never_pay_twice() {
-    lost_reply(44, 4, true, 0);
+    lost_reply(1344, 4, true, 0);
 }
 
 /// The hardest case: the chain shows no inference (not admitted) and the
@@ -217,7 +217,7 @@ fn lost_replies_with_lag_and_no_index_never_pay_twice() {
 /// resends meanwhile answer sdk/32 and must not lead to a second tx.
 #[test]
 fn lost_replies_of_unadmitted_payloads_with_lag_never_pay_twice() {
-    lost_reply(49, 6, false, 3);
+    lost_reply(1349, 6, false, 3);
 }
 
 fn client(net: &Devnet) -> Client {
@@ -260,13 +260,13 @@ fn submit(c: &mut Client, w: &Wallet, nonce: i64, end: u64) -> Outcome {
 fn a_simulate_refusal_is_never_broadcast() {
     // Not registered; not whitelisted; already submitted; window closed;
     // a nonce that never opened.
-    let (net, _, w) = strict(45, false, |_| {});
+    let (net, _, w) = strict(1345, false, |_| {});
     let mut c = client(&net);
     let addr = w.address().to_string();
     let (nonce, end) = open_window(&mut c, &addr, 3);
     assert_eq!(submit(&mut c, &w, nonce, end), Outcome::NotRegistered);
 
-    let (net2, _, w2) = strict(46, true, |cfg| cfg.whitelist = true);
+    let (net2, _, w2) = strict(1346, true, |cfg| cfg.whitelist = true);
     let mut c2 = client(&net2);
     let addr2 = w2.address().to_string();
     let (nonce2, end2) = open_window(&mut c2, &addr2, 3);
@@ -275,7 +275,7 @@ fn a_simulate_refusal_is_never_broadcast() {
         assert!(inserts(n, a).is_empty(), "nothing broadcast: {:?}", txs(n));
     }
 
-    let (net3, _, w3) = strict(47, true, |_| {});
+    let (net3, _, w3) = strict(1347, true, |_| {});
     let mut c3 = client(&net3);
     let addr3 = w3.address().to_string();
     let (nonce3, end3) = open_window(&mut c3, &addr3, 5);
@@ -305,7 +305,7 @@ fn a_simulate_refusal_is_never_broadcast() {
 
 #[test]
 fn fee_rise_at_delivery_and_gas_spike_are_signed_again_once() {
-    let (net, _, w) = strict(48, true, |_| {});
+    let (net, _, w) = strict(1348, true, |_| {});
     let mut c = client(&net);
     let addr = w.address().to_string();
     let (nonce, end) = open_window(&mut c, &addr, 6);
