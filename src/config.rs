@@ -15,8 +15,10 @@ use crate::error::{Error, Result};
 use crate::logic::secret::Secret;
 
 mod keys;
+mod topics;
 
 pub use keys::{default_of, KEYS};
+pub use topics::TopicSettings;
 
 /// Chain presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +106,12 @@ pub struct Config {
     pub gas_margin: f64,
     pub tx_timeout: std::time::Duration,
     pub ws_silence: std::time::Duration,
+    /// The first topic's id, ticker and horizon (the one topic, usually).
     pub topic_id: u64,
     pub ticker: String,
     pub target_hours: u32,
+    /// Every topic served, the first being `topic_id` (`TOPIC_ID=67,69`).
+    pub topics: Vec<TopicSettings>,
     pub train_span_hours: u32,
     pub validation_span_hours: u32,
     pub tiingo_api_key: Option<Secret<String>>,
@@ -126,6 +131,20 @@ pub struct Config {
     /// What configuration found suspicious but not wrong (unknown keys in
     /// the environment); logged once logging runs.
     pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// This configuration narrowed to one of its topics: `topic_id`,
+    /// `ticker`, `target_hours` and `topics` are that topic's.
+    pub fn for_topic(&self, t: &TopicSettings) -> Config {
+        Config {
+            topic_id: t.id,
+            ticker: t.ticker.clone(),
+            target_hours: t.target_hours,
+            topics: vec![t.clone()],
+            ..self.clone()
+        }
+    }
 }
 
 /// Raw inputs: process environment, the env file's assignments, the flags.
@@ -228,7 +247,7 @@ pub fn build(src: &Sources) -> Result<Config> {
         Some(x) => parse_positive_f64("ALLORA_GAS_PRICE", x)?,
         None => preset.gas_price,
     };
-    let (topic_id, ticker) = topic(&v)?;
+    let topics = topics::parse(&v)?;
     let flags = &src.flags;
     let duration = |k: &str| parse_duration(k, v.or_default(k));
     let hours = |k: &str| parse_hours(k, v.or_default(k));
@@ -262,9 +281,10 @@ pub fn build(src: &Sources) -> Result<Config> {
         gas_margin: parse_positive_f64("ALLORA_GAS_MARGIN", v.or_default("ALLORA_GAS_MARGIN"))?,
         tx_timeout: duration("ALLORA_TX_TIMEOUT")?,
         ws_silence: duration("ALLORA_WS_SILENCE")?,
-        topic_id,
-        ticker,
-        target_hours: hours("TARGET_HOURS")?,
+        topic_id: topics[0].id,
+        ticker: topics[0].ticker.clone(),
+        target_hours: topics[0].target_hours,
+        topics,
         train_span_hours: hours("TRAIN_SPAN_HOURS")?,
         validation_span_hours: hours("VALIDATION_SPAN_HOURS")?,
         tiingo_api_key: v.get("TIINGO_API_KEY").map(|k| Secret::new(k.to_string())),
@@ -327,33 +347,6 @@ fn fee_cap(v: &Vars<'_>, gas_price: f64) -> Result<u128> {
         }),
         None => Ok((gas_price * 1e6).ceil() as u128),
     }
-}
-
-/// `TOPIC_ID` and `TICKER`; a topic other than 67 needs its data named.
-fn topic(v: &Vars<'_>) -> Result<(u64, String)> {
-    let topic_id = parse_u64("TOPIC_ID", v.or_default("TOPIC_ID"))?;
-    if topic_id == 0 {
-        return Err(Error::config(
-            "TOPIC_ID",
-            "0 is not a topic; expected a positive topic id",
-        ));
-    }
-    if topic_id != 67 && (v.get("TICKER").is_none() || v.get("TARGET_HOURS").is_none()) {
-        return Err(Error::config(
-            "TOPIC_ID",
-            format!(
-                "topic {topic_id} is not topic 67: set TICKER and TARGET_HOURS explicitly for it"
-            ),
-        ));
-    }
-    let ticker = v.or_default("TICKER").to_ascii_lowercase();
-    if !ticker.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::config(
-            "TICKER",
-            format!("{ticker:?} must be letters and digits, e.g. btcusd"),
-        ));
-    }
-    Ok((topic_id, ticker))
 }
 
 /// The systemd credential, else `MNEMONIC_FILE`, else `MNEMONIC`. Both of
@@ -523,6 +516,62 @@ mod tests {
         assert_eq!((c.log_max_bytes, c.log_backups), (50 << 20, 5));
         assert_eq!(c.gas_price, 10.0);
         assert_eq!(c.mnemonic, MnemonicSource::Missing);
+    }
+
+    #[test]
+    fn several_topics_each_with_its_settings_and_errors_naming_the_missing_one() {
+        let c = build_with(
+            &[
+                ("TOPIC_ID", "67, 69"),
+                ("TOPIC_69_TICKER", "ETHUSD"),
+                ("TOPIC_69_TARGET_HOURS", "24"),
+                ("TOPIC_69_FALLBACK_VALUE", "0.001"),
+                ("TOPIC_67_PREDICT_CMD", "./model.sh"),
+            ],
+            &[],
+        )
+        .unwrap();
+        let t = &c.topics;
+        assert_eq!((t.len(), c.topic_id, c.ticker.as_str()), (2, 67, "btcusd"));
+        assert_eq!(
+            (t[0].target_hours, t[0].predict_cmd.as_deref()),
+            (168, Some("./model.sh"))
+        );
+        assert_eq!(
+            (t[1].id, t[1].ticker.as_str(), t[1].target_hours),
+            (69, "ethusd", 24)
+        );
+        assert_eq!(t[1].fallback_value, Some(0.001));
+        let one = c.for_topic(&t[1]);
+        assert_eq!(
+            (one.topic_id, one.ticker.as_str(), one.target_hours),
+            (69, "ethusd", 24)
+        );
+        assert_eq!(
+            err(&[("TOPIC_ID", "67,69"), ("TOPIC_69_TARGET_HOURS", "24")], &[]),
+            "config TOPIC_69_TICKER: topic 69 is not topic 67: set TOPIC_69_TICKER and TOPIC_69_TARGET_HOURS explicitly for it"
+        );
+        assert!(err(&[("TOPIC_ID", "67,69"), ("TOPIC_69_TICKER", "x")], &[])
+            .starts_with("config TOPIC_69_TARGET_HOURS: "));
+        assert!(err(&[("TOPIC_ID", "67,69"), ("TICKER", "x")], &[])
+            .starts_with("config TICKER: TOPIC_ID lists several topics"));
+        assert_eq!(
+            err(&[("TOPIC_ID", "67,67")], &[]),
+            "config TOPIC_ID: topic 67 is listed twice"
+        );
+        let single = build_with(
+            &[
+                ("TOPIC_ID", "70"),
+                ("TOPIC_70_TICKER", "solusd"),
+                ("TARGET_HOURS", "24"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (single.ticker.as_str(), single.target_hours),
+            ("solusd", 24)
+        );
     }
 
     #[test]

@@ -50,7 +50,10 @@ impl Forecaster {
     pub fn train(&mut self, now: i64) -> Result<i64> {
         let (bars, _) = market::gated_bars(&self.config, self.csv.clone(), None)?;
         let (trained, file) = market::train_at_newest(&self.config, &bars, self.seed, now)?;
-        modelfile::save(&modelfile::path(&self.config.data_dir), &file)?;
+        modelfile::save(
+            &modelfile::path(&self.config.data_dir, self.config.topic_id),
+            &file,
+        )?;
         let newest = bars.last().map_or(0, |b| b.t);
         let (value, _) = market::forecast(&self.config, &bars, market::Maker::Model(&trained))?;
         log::info!(

@@ -1,19 +1,30 @@
-//! The daemon: one thread, one blocking loop. `logic::schedule` decides the
-//! next `Action` from what the worker knows; the handlers in `steps.rs` and
-//! `submit.rs` carry it out through `io` and feed the result back into the
-//! state. This is the only module that uses both layers.
+//! The daemon: one thread, one blocking loop serving every configured
+//! topic with one wallet, one chain client (one account sequence) and one
+//! websocket. `Shared` (here) is what the topics share; a `TopicWorker`
+//! (`topic.rs`) is one topic's ledger, forecaster, score record, windows
+//! and counters. Each turn `logic::schedule` decides every topic's next
+//! `Action` and `shared.rs` carries out the most urgent one: the newest
+//! open nonce of any topic first, then the websocket, then the other
+//! topics' work in turn. `steps.rs` and `submit.rs` carry out one topic's
+//! actions through `io`. This is the only module that uses both layers.
 //!
 //! Invariants: the ledger record of a signed tx is fsync'd before its
-//! broadcast; a nonce whose tx may still land is never signed again; every
-//! window that ends unserved is counted as missed with a reason; nothing
-//! here sleeps except through `io::signals::sleep_until` or the websocket's
-//! bounded read, so a stop request is seen within a second.
+//! broadcast; a nonce whose tx may still land is never signed again; no tx
+//! is signed while another tx of the key holds a sequence whose use is
+//! unknown (`SeqGate`), so two txs never carry the same sequence; every
+//! window that ends unserved is counted as missed with a reason; a topic
+//! that fails (no data, not registered, not whitelisted) never stops the
+//! others; nothing here sleeps except through `io::signals::sleep_until`
+//! or the websocket's bounded read, so a stop request is seen within a
+//! second.
 
 mod drive;
 mod forecast;
 mod score;
+mod shared;
 mod steps;
 mod submit;
+mod topic;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,17 +37,15 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::chain::Client;
 use crate::io::claim::Claim;
-use crate::io::ledger::{self, LedgerFile};
 use crate::io::lock::{self, Lock};
 use crate::io::notify::Notifier;
 use crate::io::ws::WsClient;
 use crate::io::{clock, logging, signals};
-use crate::logic::chain_json::{Params, Topic};
-use crate::logic::counters::{Counters, Miss};
+use crate::logic::counters::Counters;
 use crate::logic::event::Kind;
-use crate::logic::schedule::{self, Action, State, Timers};
-use crate::logic::submission::{Event, Submission};
+use crate::logic::schedule::Timers;
 use crate::logic::wallet::Wallet;
+use topic::TopicWorker;
 
 pub use drive::{perform, submit_blocking, REGISTER_TIMEOUT_BLOCKS};
 pub use forecast::Forecaster;
@@ -83,7 +92,8 @@ impl Default for Options {
     }
 }
 
-/// What the run did, for the shutdown summary, `demo` and tests.
+/// What the run did, for the shutdown summary, `demo` and tests: the first
+/// topic's, except `latencies` and `errors`, which are every topic's.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub counters: Counters,
@@ -94,56 +104,72 @@ pub struct Summary {
     /// Failed attempts (each retried later while the window is open).
     pub errors: u64,
     pub uptime: Duration,
+    /// Each topic's own summary, by topic id.
+    pub topics: BTreeMap<u64, Summary>,
 }
 
-/// The daemon's state and its connections.
-pub struct Agent<'a> {
+/// What every topic shares: the wallet, the chain client (one account
+/// sequence), the websocket and the loop's own clock and timers.
+pub(super) struct Shared<'a> {
     config: &'a Config,
     wallet: &'a Wallet,
     opts: Options,
     client: Client,
     ws: Option<WsClient>,
-    ledger: LedgerFile,
-    forecast: Forecaster,
-    score: score::Scorer,
-    state: State,
     timers: Timers,
-    counters: Counters,
-    topic: Option<Topic>,
-    params: Option<Params>,
-    /// The submission machine of each nonce being served.
-    subs: BTreeMap<i64, Submission>,
-    /// A machine's next event, when it is ready for the next loop turn.
-    pending: BTreeMap<i64, Event>,
-    /// The predicted value of each nonce being served.
-    values: BTreeMap<i64, f64>,
-    miss_reason: BTreeMap<i64, Miss>,
-    opened_at: BTreeMap<i64, Instant>,
-    summary: Summary,
+    ws_connected: bool,
+    ws_retry_at_ms: u64,
+    ws_last_frame_ms: u64,
+    /// The highest chain height any topic has seen.
+    latest_height: u64,
+    /// Status files are due now (a topic's probe failed, say).
+    status_due: bool,
+    cycles: u64,
+    loop_lag_ms: u64,
     notifier: Notifier,
     epoch: Instant,
-    fatal: Option<Error>,
     last_low_balance_log: Option<Instant>,
+    /// The last balance read before a submission, and when.
+    balance_seen: Option<(Instant, u128)>,
+}
+
+impl Shared<'_> {
+    /// Milliseconds on the monotonic clock since the agent started.
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// Whether a topic's nonce may sign now, and the lowest sequence it may
+/// use: computed over every topic's machines (one key, one sequence).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SeqGate {
+    /// Another tx holds a sequence whose use is unknown: wait.
+    busy: bool,
+    /// One past the highest sequence of a pending tx CheckTx accepted.
+    floor: Option<u64>,
+}
+
+/// The daemon: what is shared, and each topic.
+pub struct Agent<'a> {
+    sh: Shared<'a>,
+    topics: Vec<TopicWorker>,
+    /// Where the next round of non-urgent topic work starts (round robin).
+    next_topic: usize,
+    fatal: Option<Error>,
 }
 
 /// Runs the daemon until a stop request, `--stop-at`, `once` finishing, or
-/// `max_windows`. Holds the singleton lock for the whole run.
+/// `max_windows`. Holds every topic's singleton lock for the whole run.
 pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
-    let lock_path = lock::path_for(
-        &config.data_dir,
-        &config.chain_id,
-        config.topic_id,
-        wallet.address(),
-    );
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::io(format!("create {}", config.data_dir.display()), e))?;
-    let _claim = Claim::acquire(
-        &config.chain_id,
-        config.topic_id,
-        wallet.address(),
-        &config.data_dir,
-    )?;
-    let _lock = Lock::acquire(&lock_path)?;
+    let mut guards: Vec<(Claim, Lock)> = Vec::new();
+    for t in &config.topics {
+        let claim = Claim::acquire(&config.chain_id, t.id, wallet.address(), &config.data_dir)?;
+        let path = lock::path_for(&config.data_dir, &config.chain_id, t.id, wallet.address());
+        guards.push((claim, Lock::acquire(&path)?));
+    }
     check_metrics_file(&opts)?;
     warn_short_watchdog(config);
     let mut agent = Agent::new(config, wallet, opts)?;
@@ -151,33 +177,16 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
     // Ready once configured and locked, also while waiting for --start-at:
     // a chain that is down shows in STATUS and the metrics; systemd must
     // not restart us for it.
-    agent.notifier.send("READY=1");
+    agent.sh.notifier.send("READY=1");
     agent.wait_for_start();
     while !agent.finished() {
         crate::io::notify::watchdog();
         signals::take_sighup();
-        agent.expire_windows();
-        let action = schedule::next(
-            &agent.state,
-            agent.ledger.state(),
-            agent.now_ms(),
-            &agent.timers,
-        );
-        log::debug!("action {action:?}");
-        agent.counters.cycles += 1;
-        match action {
-            Action::Probe => agent.probe(),
-            Action::ConnectWs => agent.connect_ws(),
-            Action::CheckWindowStatus => agent.check_window_status(),
-            Action::Poll => agent.poll(),
-            Action::Train => agent.train(),
-            Action::Reconcile(nonce) | Action::Submit(nonce) => agent.advance(nonce),
-            Action::Heartbeat => agent.heartbeat(),
-            Action::WriteStatus => agent.write_status(),
-            Action::Wait { until_ms } => agent.wait(until_ms),
-        }
+        agent.turn();
     }
-    agent.shutdown()
+    let summary = agent.shutdown();
+    drop(guards);
+    summary
 }
 
 /// Refuses a `--metrics-file` that cannot be written, at start rather than
@@ -214,19 +223,11 @@ fn warn_short_watchdog(config: &Config) {
 
 impl<'a> Agent<'a> {
     fn new(config: &'a Config, wallet: &'a Wallet, opts: Options) -> Result<Agent<'a>> {
-        let path = ledger::path_for(
-            &config.data_dir,
-            &config.chain_id,
-            config.topic_id,
-            wallet.address(),
-        );
-        let (ledger, skipped) = LedgerFile::open(&path)?;
-        if skipped > 0 {
-            log::warn!(
-                "WARNING ledger {}: skipped {skipped} unreadable line(s) (a crash mid-write)",
-                path.display()
-            );
-        }
+        let topics = config
+            .topics
+            .iter()
+            .map(|t| TopicWorker::new(config, t, wallet, &opts))
+            .collect::<Result<Vec<_>>>()?;
         let timers = Timers {
             poll_ms: opts.poll_interval.as_millis() as u64,
             heartbeat_ms: opts.heartbeat.as_millis() as u64,
@@ -234,58 +235,56 @@ impl<'a> Agent<'a> {
             ws_silence_ms: u64::MAX / 4,
             status_ms: 60_000.min(opts.heartbeat.as_millis() as u64),
         };
-        let started_at = clock::now_utc().unix_timestamp();
         Ok(Agent {
-            client: Client::new(config)?,
-            forecast: Forecaster::new(config, &opts),
-            score: score::Scorer::open(config, wallet)?,
-            counters: Counters {
-                started_at,
-                ..Counters::default()
+            sh: Shared {
+                client: Client::new(config)?,
+                config,
+                wallet,
+                opts,
+                ws: None,
+                timers,
+                ws_connected: false,
+                ws_retry_at_ms: 0,
+                ws_last_frame_ms: 0,
+                latest_height: 0,
+                status_due: false,
+                cycles: 0,
+                loop_lag_ms: 0,
+                notifier: Notifier::from_env(),
+                epoch: Instant::now(),
+                last_low_balance_log: None,
+                balance_seen: None,
             },
-            config,
-            wallet,
-            opts,
-            ws: None,
-            ledger,
-            state: State::default(),
-            timers,
-            topic: None,
-            params: None,
-            subs: BTreeMap::new(),
-            pending: BTreeMap::new(),
-            values: BTreeMap::new(),
-            miss_reason: BTreeMap::new(),
-            opened_at: BTreeMap::new(),
-            summary: Summary::default(),
-            notifier: Notifier::from_env(),
-            epoch: Instant::now(),
+            topics,
+            next_topic: 0,
             fatal: None,
-            last_low_balance_log: None,
         })
     }
 
-    /// Milliseconds on the monotonic clock since the agent started.
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
     fn startup(&mut self) {
-        let unresolved = self.ledger.state().unresolved();
+        let ids: Vec<u64> = self.topics.iter().map(|t| t.id).collect();
+        let unresolved: usize = self
+            .topics
+            .iter()
+            .map(|t| t.ledger.state().unresolved().len())
+            .sum();
+        let c = self.sh.config;
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
         logging::event(
             Kind::Startup,
             &format!(
-                "worker {} starting for topic {} on {} ({} unresolved ledger entries)",
-                self.wallet.address(),
-                self.config.topic_id,
-                self.config.chain_id,
-                unresolved.len()
+                "worker {} starting for topic {} on {} ({unresolved} unresolved ledger entries)",
+                self.sh.wallet.address(),
+                list.join(", "),
+                c.chain_id,
             ),
-            json!({"address": self.wallet.address(), "topic_id": self.config.topic_id,
-                   "chain_id": self.config.chain_id, "version": env!("CARGO_PKG_VERSION")}),
+            json!({"address": self.sh.wallet.address(), "topic_id": c.topic_id, "topic_ids": ids,
+                   "chain_id": c.chain_id, "version": env!("CARGO_PKG_VERSION")}),
         );
-        for nonce in unresolved {
-            self.open_window(nonce, None);
+        for t in &mut self.topics {
+            for nonce in t.ledger.state().unresolved() {
+                t.open_window(nonce, None);
+            }
         }
     }
 
@@ -293,16 +292,16 @@ impl<'a> Agent<'a> {
     /// metrics and systemd STATUS every minute, the heartbeat on its
     /// interval, and a stop request ends the wait (and the run).
     fn wait_for_start(&mut self) {
-        let Some(start) = self.opts.start_at else {
+        let Some(start) = self.sh.opts.start_at else {
             return;
         };
         let at = crate::logic::human::rfc3339(start);
         let mut logged: Option<Instant> = None;
-        let mut heartbeat_at = Instant::now() + self.opts.heartbeat;
+        let mut heartbeat_at = Instant::now() + self.sh.opts.heartbeat;
         loop {
             let left = start - clock::now_utc();
             if left <= time::Duration::ZERO || signals::stop_requested() {
-                self.counters.problem = None;
+                self.set_problem(None);
                 return;
             }
             let left = Duration::from_secs_f64(left.as_seconds_f64());
@@ -313,15 +312,25 @@ impl<'a> Agent<'a> {
                     crate::logic::human::duration(left)
                 );
             }
-            self.counters.problem = Some(format!("waiting until {at} (--start-at)"));
+            self.set_problem(Some(format!("waiting until {at} (--start-at)")));
             if Instant::now() >= heartbeat_at {
-                heartbeat_at = Instant::now() + self.opts.heartbeat;
-                self.heartbeat();
+                heartbeat_at = Instant::now() + self.sh.opts.heartbeat;
+                for i in 0..self.topics.len() {
+                    self.heartbeat(i);
+                }
             } else {
                 self.write_status();
             }
-            let slice = left.min(Duration::from_secs(60)).min(self.opts.heartbeat);
+            let slice = left
+                .min(Duration::from_secs(60))
+                .min(self.sh.opts.heartbeat);
             signals::sleep_until(Instant::now() + slice);
+        }
+    }
+
+    fn set_problem(&mut self, problem: Option<String>) {
+        for t in &mut self.topics {
+            t.counters.problem = problem.clone();
         }
     }
 
@@ -329,61 +338,79 @@ impl<'a> Agent<'a> {
         if signals::stop_requested() || self.fatal.is_some() {
             return true;
         }
-        if let Some(stop) = self.opts.stop_at {
+        if self.topics.iter().all(|t| t.stopped.is_some()) {
+            return true;
+        }
+        if let Some(stop) = self.sh.opts.stop_at {
             if clock::now_utc() >= stop {
                 log::info!("--stop-at {stop} reached");
                 return true;
             }
         }
-        if let Some(max) = self.opts.max_windows {
-            if self.summary.nonces.len() as u64 >= max {
+        if let Some(max) = self.sh.opts.max_windows {
+            let done: usize = self.topics.iter().map(|t| t.summary.nonces.len()).sum();
+            if done as u64 >= max {
                 return true;
             }
         }
-        self.opts.once
-            && self.state.probed
-            && self.state.last_poll_ms.is_some()
-            && !self.state.need_window_status
+        self.sh.opts.once
             && self
-                .state
-                .open
-                .keys()
-                .all(|n| self.ledger.state().next(*n) == crate::logic::ledger::Next::Finished)
+                .topics
+                .iter()
+                .filter(|t| t.stopped.is_none())
+                .all(TopicWorker::served_once)
     }
 
     fn shutdown(mut self) -> Result<Summary> {
-        self.notifier.send("STOPPING=1");
+        self.sh.notifier.send("STOPPING=1");
         self.write_status();
-        let c = &self.counters;
-        let missed: Vec<String> = c
-            .missed
-            .iter()
-            .map(|(m, n)| format!("{}={n}", m.name()))
-            .collect();
-        let uptime = self.epoch.elapsed();
+        let uptime = self.sh.epoch.elapsed();
+        let (mut seen, mut submitted, mut missed) = (0, 0, 0);
+        let mut by_reason: BTreeMap<&str, u64> = BTreeMap::new();
+        for t in &self.topics {
+            seen += t.counters.windows_seen;
+            submitted += t.counters.submitted;
+            missed += t.counters.missed_total();
+            for (m, n) in &t.counters.missed {
+                *by_reason.entry(m.name()).or_default() += n;
+            }
+        }
+        let reasons: Vec<String> = by_reason.iter().map(|(m, n)| format!("{m}={n}")).collect();
         logging::event(
             Kind::Shutdown,
             &format!(
-                "shutdown after {:.0} s: {} cycles, {} windows seen, {} submitted, {} missed ({})",
+                "shutdown after {:.0} s: {} cycles, {seen} windows seen, {submitted} submitted, {missed} missed ({})",
                 uptime.as_secs_f64(),
-                c.cycles,
-                c.windows_seen,
-                c.submitted,
-                c.missed_total(),
-                if missed.is_empty() {
-                    "none".to_string()
-                } else {
-                    missed.join(", ")
-                }
+                self.sh.cycles,
+                if reasons.is_empty() { "none".to_string() } else { reasons.join(", ") }
             ),
-            json!({"cycles": c.cycles, "windows_seen": c.windows_seen, "submitted": c.submitted,
-                   "missed": c.missed_total(), "uptime_s": uptime.as_secs()}),
+            json!({"cycles": self.sh.cycles, "windows_seen": seen, "submitted": submitted,
+                   "missed": missed, "uptime_s": uptime.as_secs()}),
         );
-        self.summary.counters = self.counters.clone();
-        self.summary.uptime = uptime;
-        match self.fatal.take() {
+        // A stopped topic ends the run with its error only when every topic
+        // stopped (one topic: as before), or in `once`.
+        let all_stopped = self.topics.iter().all(|t| t.stopped.is_some());
+        let mut all = BTreeMap::new();
+        let mut stopped = None;
+        for t in &mut self.topics {
+            let mut s = std::mem::take(&mut t.summary);
+            s.counters = t.counters.clone();
+            s.counters.cycles = self.sh.cycles;
+            s.uptime = uptime;
+            all.insert(t.id, s);
+            if stopped.is_none() {
+                stopped = t.stopped.take();
+            }
+        }
+        let first = self.topics.first().map_or(0, |t| t.id);
+        let mut summary = all.get(&first).cloned().unwrap_or_default();
+        summary.latencies = all.values().flat_map(|s| s.latencies.clone()).collect();
+        summary.errors = all.values().map(|s| s.errors).sum();
+        summary.topics = all;
+        let stopped = stopped.filter(|_| all_stopped || self.sh.opts.once);
+        match self.fatal.take().or(stopped) {
             Some(e) => Err(e),
-            None => Ok(self.summary),
+            None => Ok(summary),
         }
     }
 }

@@ -11,7 +11,8 @@
 
 use serde_json::{json, Value};
 
-use super::Agent;
+use super::topic::TopicWorker;
+use super::Shared;
 use crate::config::Config;
 use crate::error::Result;
 use crate::io::scorefile::{self, ScoreFile};
@@ -86,7 +87,7 @@ impl Scorer {
     }
 }
 
-impl Agent<'_> {
+impl TopicWorker {
     /// The score-record entry `stage` implies for `nonce`, judged against
     /// the nonce's ledger record before it (call before the ledger append).
     pub(super) fn score_note(&self, nonce: i64, stage: &Stage, at: i64) -> Option<Entry> {
@@ -107,11 +108,11 @@ impl Agent<'_> {
 
     /// Scores the nonces that are due (on every heartbeat and after every
     /// training, which refreshes the bars) and refreshes the summary.
-    pub(super) fn score_due(&mut self) {
+    pub(super) fn score_due(&mut self, sh: &mut Shared<'_>) {
         let now = clock::now_utc().unix_timestamp();
         let h = self.config.target_hours as usize;
         if !self.score.epoch_measured {
-            if let (Some(t), Some(spb)) = (&self.topic, self.client.seconds_per_block()) {
+            if let (Some(t), Some(spb)) = (&self.topic, sh.client.seconds_per_block()) {
                 self.score.epoch_minutes = t.epoch_length as f64 * spb / 60.0;
                 self.score.epoch_measured = true;
             }
@@ -120,7 +121,7 @@ impl Agent<'_> {
         if !due.is_empty() {
             let series = Series::from_bars(self.forecast.bars());
             for (nonce, value) in due.into_iter().take(MAX_PER_HEARTBEAT) {
-                self.score_one(&series, nonce, value, now);
+                self.score_one(sh, &series, nonce, value, now);
             }
         }
         self.score.summarise(now, h);
@@ -149,9 +150,16 @@ impl Agent<'_> {
         }
     }
 
-    fn score_one(&mut self, series: &Series, nonce: i64, value: f64, now: i64) {
+    fn score_one(
+        &mut self,
+        sh: &mut Shared<'_>,
+        series: &Series,
+        nonce: i64,
+        value: f64,
+        now: i64,
+    ) {
         let h = self.config.target_hours as usize;
-        let t0 = match self.client.block_time(nonce as u64) {
+        let t0 = match sh.client.block_time(nonce as u64) {
             Ok(t) => t.unix_timestamp() / 60 * 60,
             Err(e) => return log::warn!("WARNING scoring nonce {nonce}: its block time: {e}"),
         };

@@ -2,14 +2,14 @@
 //! window status, polling, training, heartbeat, status files and waiting.
 //! Each step updates `State` so the scheduler sees its result.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
-use super::Agent;
+use super::topic::TopicWorker;
+use super::Shared;
 use crate::error::Error;
-use crate::io::ws::{WsClient, WsEvent};
-use crate::io::{atomic, clock, logging, signals};
+use crate::io::{clock, logging};
 use crate::logic::event::Kind;
 use crate::logic::schedule::Window;
 use crate::logic::topic_fit::{self, SchedulerMode};
@@ -23,11 +23,11 @@ const LEDGER_KEEP_SECS: i64 = 30 * 24 * 3600;
 /// …and is compacted once it holds more lines than this (~4 records a window).
 const LEDGER_MAX_LINES: usize = 20_000;
 
-impl Agent<'_> {
+impl TopicWorker {
     /// Chain id, emissions version, topic, registration, whitelist, params.
-    pub(super) fn probe(&mut self) {
-        let now = self.now_ms();
-        match self.try_probe() {
+    pub(super) fn probe(&mut self, sh: &mut Shared<'_>) {
+        let now = sh.now_ms();
+        match self.try_probe(sh) {
             Ok(()) => {
                 self.state.probed = true;
                 self.state.need_window_status = true;
@@ -36,18 +36,18 @@ impl Agent<'_> {
             Err(e @ (Error::Config { .. } | Error::Usage(_))) => {
                 logging::event(
                     Kind::Error,
-                    &format!("cannot work as configured: {e}"),
-                    json!({}),
+                    &format!("topic {}: cannot work as configured: {e}", self.id),
+                    json!({"topic_id": self.id}),
                 );
-                self.fatal = Some(e);
+                self.stop(e);
             }
-            Err(e) if self.opts.once => {
+            Err(e) if sh.opts.once => {
                 logging::event(
                     Kind::Error,
-                    &format!("start-up probe failed: {e}"),
-                    json!({}),
+                    &format!("topic {}: start-up probe failed: {e}", self.id),
+                    json!({"topic_id": self.id}),
                 );
-                self.fatal = Some(e);
+                self.stop(e);
             }
             Err(e) => {
                 // Not registered is for the operator to fix: ask again rarely.
@@ -58,32 +58,36 @@ impl Agent<'_> {
                 };
                 logging::event(
                     Kind::Error,
-                    &format!("start-up probe failed, retrying in {} s: {e}", wait / 1000),
-                    json!({}),
+                    &format!(
+                        "topic {}: start-up probe failed, retrying in {} s: {e}",
+                        self.id,
+                        wait / 1000
+                    ),
+                    json!({"topic_id": self.id}),
                 );
                 self.counters.problem = Some(match e {
                     Error::Chain { code: 13, .. } => e.to_string(),
                     _ => format!("chain unreachable at start-up: {e}"),
                 });
                 self.state.probe_retry_at_ms = now + wait;
-                self.write_status();
+                sh.status_due = true;
             }
         }
     }
 
-    fn try_probe(&mut self) -> crate::error::Result<()> {
-        let emissions = self.client.probe()?;
-        let topic = self.client.topic()?;
+    fn try_probe(&mut self, sh: &mut Shared<'_>) -> crate::error::Result<()> {
+        let emissions = sh.client.probe()?;
+        let topic = sh.client.topic()?;
         if let Some(why) = topic_fit::arity_problem(&topic) {
             return Err(Error::Usage(format!("refusing to submit: {why}")));
         }
         // Detection only: the submission loop still treats windows as blocks.
-        let mode = self.client.scheduler_mode().unwrap_or_else(|e| {
+        let mode = sh.client.scheduler_mode().unwrap_or_else(|e| {
             log::warn!("cannot read the scheduler mode ({e}); assuming blocks");
             SchedulerMode::Blocks
         });
-        let addr = self.wallet.address().to_string();
-        if !self.client.is_registered(&addr)? {
+        let addr = sh.wallet.address().to_string();
+        if !sh.client.is_registered(&addr)? {
             return Err(Error::Chain {
                 codespace: "emissions".into(),
                 code: 13,
@@ -93,14 +97,14 @@ impl Agent<'_> {
                 ),
             });
         }
-        if !self.client.can_submit(&addr)? {
+        if !sh.client.can_submit(&addr)? {
             return Err(Error::Usage(format!(
                 "{addr} may not submit to topic {} (not whitelisted); ask the topic owner",
                 topic.id
             )));
         }
-        self.params = Some(self.client.params()?);
-        self.state.latest_height = self.client.latest_height()?;
+        self.params = Some(sh.client.params()?);
+        self.state.latest_height = sh.client.latest_height()?;
         log::info!(
             "chain {} emissions {} scheduler {} topic {} ({}): epoch {} {unit}, window {} {unit}",
             self.config.chain_id,
@@ -123,48 +127,9 @@ impl Agent<'_> {
         Ok(())
     }
 
-    /// Opens the websocket (it reconnects by itself afterwards). `once`
-    /// never opens one.
-    pub(super) fn connect_ws(&mut self) {
-        let now = self.now_ms();
-        if self.opts.once {
-            self.state.ws_connected = true;
-            return;
-        }
-        let emissions = match self.client.emissions() {
-            Ok(e) => e,
-            Err(e) => return self.ws_failed(now, &e.to_string()),
-        };
-        let c = self.config;
-        match WsClient::connect(
-            &c.ws_url,
-            c.topic_id,
-            emissions,
-            c.connect_timeout,
-            c.ws_silence,
-        ) {
-            Ok(ws) => {
-                self.ws = Some(ws);
-                self.state.ws_connected = true;
-                self.state.ws_last_frame_ms = now;
-                self.state.need_window_status = true;
-            }
-            Err(e) => self.ws_failed(now, &e.to_string()),
-        }
-    }
-
-    fn ws_failed(&mut self, now: u64, why: &str) {
-        log::warn!(
-            "WARNING websocket {}: {why}; polling every {:?} meanwhile",
-            self.config.ws_url,
-            self.opts.poll_interval
-        );
-        self.state.ws_retry_at_ms = now + RETRY_MS;
-    }
-
     /// Asks whether a window is open now (after start and every reconnect).
-    pub(super) fn check_window_status(&mut self) {
-        match self.client.window_status(self.wallet.address()) {
+    pub(super) fn check_window_status(&mut self, sh: &mut Shared<'_>) {
+        match sh.client.window_status(sh.wallet.address()) {
             Ok(ws) => {
                 self.state.need_window_status = false;
                 if ws.is_open && ws.current_nonce > 0 {
@@ -182,16 +147,16 @@ impl Agent<'_> {
     }
 
     /// Polls the unfulfilled nonces (the fallback when events are missed).
-    pub(super) fn poll(&mut self) {
-        self.state.last_poll_ms = Some(self.now_ms());
-        match self.client.latest_height() {
+    pub(super) fn poll(&mut self, sh: &mut Shared<'_>) {
+        self.state.last_poll_ms = Some(sh.now_ms());
+        match sh.client.latest_height() {
             Ok(h) => self.state.latest_height = h,
             Err(e) => {
                 self.counters.problem = Some(format!("chain unreachable: {e}"));
                 return log::warn!("WARNING latest height: {e}");
             }
         }
-        match self.client.unfulfilled_nonces() {
+        match sh.client.unfulfilled_nonces() {
             Ok(nonces) => {
                 for n in nonces
                     .into_iter()
@@ -235,19 +200,19 @@ impl Agent<'_> {
                 Some(e) => format!("window open for nonce {nonce} (ends at block {e})"),
                 None => format!("window open for nonce {nonce} (its end block is not known yet)"),
             },
-            json!({"nonce": nonce, "window_end": end}),
+            json!({"topic_id": self.id, "nonce": nonce, "window_end": end}),
         );
     }
 
     /// Refreshes market data and trains the model.
-    pub(super) fn train(&mut self) {
-        let now = self.now_ms();
+    pub(super) fn train(&mut self, sh: &mut Shared<'_>) {
+        let now = sh.now_ms();
         match self.forecast.train(clock::now_utc().unix_timestamp()) {
             Ok(trained_at) => {
                 self.state.model_ready = true;
                 self.state.model_trained_ms = Some(now);
                 self.counters.model_trained_at = Some(trained_at);
-                self.score_due();
+                self.score_due(sh);
             }
             Err(e) => {
                 logging::event(
@@ -261,25 +226,23 @@ impl Agent<'_> {
         }
     }
 
-    /// The hourly heartbeat: balance, runway, counters.
-    pub(super) fn heartbeat(&mut self) {
-        self.state.last_heartbeat_ms = Some(self.now_ms());
+    /// The hourly heartbeat of this topic (the balance and runway are the
+    /// agent's, `shared.rs`): counters, ledger and score compaction.
+    pub(super) fn heartbeat(&mut self, sh: &mut Shared<'_>) {
+        self.state.last_heartbeat_ms = Some(sh.now_ms());
         self.counters.last_heartbeat_at = Some(clock::now_utc().unix_timestamp());
-        if let Ok(b) = self.client.balance(self.wallet.address()) {
-            self.counters.balance_uallo = Some(b);
-            self.update_runway(b);
-        }
         let c = &self.counters;
         logging::event(
             Kind::Heartbeat,
             &format!(
-                "alive: {} windows seen, {} submitted, {} missed, balance {} uallo",
+                "alive: topic {}: {} windows seen, {} submitted, {} missed, balance {} uallo",
+                self.id,
                 c.windows_seen,
                 c.submitted,
                 c.missed_total(),
                 c.balance_uallo.map_or("?".into(), |b| b.to_string())
             ),
-            json!({"windows_seen": c.windows_seen, "submitted": c.submitted, "missed": c.missed_total(),
+            json!({"topic_id": self.id, "windows_seen": c.windows_seen, "submitted": c.submitted, "missed": c.missed_total(),
                    "balance_uallo": c.balance_uallo.map(|b| b.to_string()), "height": self.state.latest_height}),
         );
         let keep_since = clock::now_utc().unix_timestamp() - LEDGER_KEEP_SECS;
@@ -293,89 +256,7 @@ impl Agent<'_> {
         if compacted {
             log::info!("ledger compacted to {} nonces", self.ledger.state().len());
         }
-        self.score_due();
+        self.score_due(sh);
         self.compact_scores(keep_since, LEDGER_MAX_LINES, compacted);
-        self.write_status();
-    }
-
-    /// Days of submissions the balance pays for (the same figure `check`
-    /// shows); a warning under 3 days.
-    fn update_runway(&mut self, balance: u128) {
-        let data_fee = self.params.as_ref().map_or(0, |p| p.data_sending_fee);
-        let per_window = self.client.fee_per_submission(data_fee);
-        self.counters.fee_per_submission_uallo = Some(per_window);
-        let epoch = self.topic.as_ref().map_or(720, |t| t.epoch_length);
-        let secs_per_block = self.client.seconds_per_block().unwrap_or(5.0);
-        let days = crate::logic::submit::runway_days(balance, per_window, epoch, secs_per_block);
-        self.counters.runway_days = days.is_finite().then_some((days * 10.0).round() / 10.0);
-        if days < 3.0 {
-            logging::event(
-                Kind::Warning,
-                &format!("balance {balance} uallo pays for about {days:.1} more days of submissions; fund {}", self.wallet.address()),
-                json!({"balance_uallo": balance.to_string(), "runway_days": days}),
-            );
-        }
-    }
-
-    /// Writes status.json, the metrics file and the systemd status.
-    pub(super) fn write_status(&mut self) {
-        self.state.last_status_ms = Some(self.now_ms());
-        let now = clock::now_utc().unix_timestamp();
-        let mut status = self.counters.status_json(now, std::process::id());
-        status["score"] = self.score.summary().clone();
-        let path = self.config.data_dir.join("status.json");
-        if let Err(e) = atomic::write(&path, format!("{status:#}\n").as_bytes()) {
-            log::warn!("WARNING {e}");
-        }
-        if let Some(metrics) = &self.opts.metrics_file {
-            let text = self.counters.prometheus(now) + &self.score.prometheus();
-            if let Err(e) = atomic::write(metrics, text.as_bytes()) {
-                log::warn!("WARNING {e}");
-            }
-        }
-        let problem = self.counters.problem.clone().unwrap_or_else(|| "ok".into());
-        let line = format!(
-            "STATUS=last window {}, {} submitted, {} missed; {problem}",
-            self.counters
-                .last_window
-                .map_or("none".into(), |n| n.to_string()),
-            self.counters.submitted,
-            self.counters.missed_total()
-        );
-        self.notifier.send(&line);
-    }
-
-    /// Waits for a websocket event or `until_ms`, in slices of at most 1 s so
-    /// a stop request is seen quickly.
-    pub(super) fn wait(&mut self, until_ms: u64) {
-        let slice = until_ms.saturating_sub(self.now_ms()).min(1_000);
-        let deadline = Instant::now() + Duration::from_millis(slice);
-        let intended = self.now_ms() + slice;
-        match self.ws.as_mut().map(|ws| ws.next_event(deadline)) {
-            Some(Ok(Some(WsEvent::Window(w)))) if w.topic_id == self.config.topic_id => {
-                // The height comes from block headers, never from an event.
-                self.open_window(w.nonce, Some(w.window_end));
-                if let Ok(h) = self.client.latest_height() {
-                    self.state.latest_height = self.state.latest_height.max(h);
-                }
-            }
-            Some(Ok(Some(WsEvent::Connected))) => self.state.need_window_status = true,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => log::warn!("WARNING websocket: {e}"),
-            None => {
-                signals::sleep_until(deadline);
-            }
-        }
-        self.state.ws_last_frame_ms = self.now_ms();
-        self.counters.loop_lag_ms = self.now_ms().saturating_sub(intended);
-    }
-
-    /// Steps the machines of windows past their end (each finishes: served
-    /// if a tx of ours landed, else missed with its reason).
-    pub(super) fn expire_windows(&mut self) {
-        let now = self.now_ms();
-        for nonce in crate::logic::schedule::expired(&self.state, self.ledger.state(), now) {
-            self.advance(nonce);
-        }
     }
 }

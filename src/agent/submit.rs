@@ -6,7 +6,8 @@
 
 use serde_json::json;
 
-use super::{drive, Agent};
+use super::topic::TopicWorker;
+use super::{drive, Shared};
 use crate::error::Error;
 use crate::io::chain::TxKind;
 use crate::io::logging;
@@ -18,19 +19,18 @@ use crate::logic::tx::Payload;
 
 /// How often low-balance pauses re-check the balance.
 const LOW_BALANCE_RECHECK_MS: u64 = 60_000;
+/// How long a balance read is reused by the next submissions (a burst).
+const BALANCE_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
 
-impl Agent<'_> {
+impl TopicWorker {
     /// One step of `nonce`'s submission (the scheduler's `Submit` and
     /// `Reconcile`, and windows past their end until they finish).
-    pub(super) fn advance(&mut self, nonce: i64) {
+    /// `busy`: another tx of the key (any topic) holds a sequence whose use
+    /// is unknown (`SeqGate`), so this nonce may not sign yet.
+    pub(super) fn advance(&mut self, sh: &mut Shared<'_>, nonce: i64, busy: bool) {
         let height = self.state.latest_height;
         let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
-        // A tx of another nonce whose window is still open may hold the
-        // next sequence: one tx in flight per key.
-        let busy = self.subs.iter().any(|(n, s)| {
-            *n != nonce && s.in_flight() && s.limits.window_end.is_none_or(|e| height <= e)
-        });
-        let poll_ms = self.client.poll_ms();
+        let poll_ms = sh.client.poll_ms();
         let ledger = self.ledger.state();
         let sub = self.subs.entry(nonce).or_insert_with(|| {
             let limits = Limits {
@@ -50,39 +50,45 @@ impl Agent<'_> {
             && matches!(event, Event::Tick { .. })
             && sub.limits.window_end.is_none_or(|e| height <= e)
         {
-            return self.later(nonce, poll_ms.min(250));
+            return self.later(sh, nonce, poll_ms.min(50));
         }
         let step = sub.on(event);
         let seen = sub.height;
         self.state.latest_height = self.state.latest_height.max(seen);
         if let Some(stage) = step.record {
             if !self.record(nonce, stage) {
-                return self.come_back(nonce, Event::RecordFailed);
+                return self.come_back(sh, nonce, Event::RecordFailed);
             }
         }
         let event = match step.action {
-            Action::Later(ms) => return self.later(nonce, ms),
-            Action::Finish(outcome) => return self.outcome(nonce, outcome),
-            Action::Sign { .. } => self.sign(nonce, end, &step.action),
+            Action::Later(ms) => return self.later(sh, nonce, ms),
+            Action::Finish(outcome) => return self.outcome(sh, nonce, outcome),
+            Action::Sign { .. } => self.sign(sh, nonce, end, &step.action),
             Action::Broadcast(ref tx) => {
                 self.note_broadcast(nonce, &tx.hash, tx.sequence);
-                self.perform(nonce, end, &step.action)
+                self.perform(sh, nonce, end, &step.action)
             }
-            Action::Lookup(_) => self.perform(nonce, end, &step.action),
+            Action::Lookup(_) => self.perform(sh, nonce, end, &step.action),
         };
-        self.come_back(nonce, event);
+        self.come_back(sh, nonce, event);
     }
 
     /// Carries out Sign: the prediction first (once per nonce), the balance.
-    fn sign(&mut self, nonce: i64, end: Option<u64>, action: &Action) -> Event {
+    fn sign(
+        &mut self,
+        sh: &mut Shared<'_>,
+        nonce: i64,
+        end: Option<u64>,
+        action: &Action,
+    ) -> Event {
         if end.is_none() {
             return Event::Failed("the window's end block is not known yet".into());
         }
         if !self.values.contains_key(&nonce) {
-            if !self.funded() {
+            if !self.funded(sh) {
                 return Event::Failed("balance too low".into());
             }
-            match self.predict(nonce) {
+            match self.predict(sh, nonce) {
                 Ok(v) => {
                     self.values.insert(nonce, v);
                 }
@@ -90,7 +96,7 @@ impl Agent<'_> {
                     logging::event(
                         Kind::Warning,
                         &format!("no prediction for nonce {nonce}: {e}"),
-                        json!({"nonce": nonce}),
+                        json!({"topic_id": self.id, "nonce": nonce}),
                     );
                     self.miss_reason.insert(nonce, miss);
                     self.summary.errors += 1;
@@ -98,10 +104,16 @@ impl Agent<'_> {
                 }
             }
         }
-        self.perform(nonce, end, action)
+        self.perform(sh, nonce, end, action)
     }
 
-    fn perform(&mut self, nonce: i64, end: Option<u64>, action: &Action) -> Event {
+    fn perform(
+        &mut self,
+        sh: &mut Shared<'_>,
+        nonce: i64,
+        end: Option<u64>,
+        action: &Action,
+    ) -> Event {
         let payload = Payload {
             topic_id: self.config.topic_id,
             nonce,
@@ -109,7 +121,7 @@ impl Agent<'_> {
             forecasts: Vec::new(),
         };
         let what = TxKind::Payload(&payload);
-        match drive::perform(&mut self.client, self.wallet, what, end, action) {
+        match drive::perform(&mut sh.client, sh.wallet, what, end, action) {
             Some(Ok(event)) => {
                 if let Event::Lost(why) | Event::NotSent(why) | Event::LookupFailed(why) = &event {
                     log::warn!("WARNING nonce {nonce}: {why}; will look again");
@@ -124,7 +136,7 @@ impl Agent<'_> {
                 logging::event(
                     Kind::Warning,
                     &format!("nonce {nonce}: {e}; retrying"),
-                    json!({"nonce": nonce}),
+                    json!({"topic_id": self.id, "nonce": nonce}),
                 );
                 self.miss_reason.insert(nonce, miss);
                 self.summary.errors += 1;
@@ -144,22 +156,22 @@ impl Agent<'_> {
         logging::event(
             Kind::Submission,
             &format!("broadcasting nonce {nonce} value {value} tx {hash}"),
-            json!({"nonce": nonce, "tx_hash": hash, "sequence": sequence}),
+            json!({"topic_id": self.id, "nonce": nonce, "tx_hash": hash, "sequence": sequence}),
         );
     }
 
     /// The machine's next event is ready: take it on the next loop turn.
-    fn come_back(&mut self, nonce: i64, event: Event) {
+    fn come_back(&mut self, sh: &Shared<'_>, nonce: i64, event: Event) {
         self.pending.insert(nonce, event);
-        let now = self.now_ms();
+        let now = sh.now_ms();
         if let Some(w) = self.state.open.get_mut(&nonce) {
             w.retry_at_ms = now;
         }
     }
 
     /// Tick the machine again in `ms`.
-    fn later(&mut self, nonce: i64, ms: u64) {
-        let now = self.now_ms();
+    fn later(&mut self, sh: &Shared<'_>, nonce: i64, ms: u64) {
+        let now = sh.now_ms();
         if let Some(w) = self.state.open.get_mut(&nonce) {
             w.retry_at_ms = now.saturating_add(ms);
             w.attempts += 1;
@@ -167,7 +179,7 @@ impl Agent<'_> {
     }
 
     /// How a nonce ended (its ledger record is written already).
-    fn outcome(&mut self, nonce: i64, outcome: Outcome) {
+    fn outcome(&mut self, sh: &mut Shared<'_>, nonce: i64, outcome: Outcome) {
         match outcome {
             Outcome::Included { tx_hash, height } => self.included(nonce, &tx_hash, height, true),
             Outcome::NotAdmitted { tx_hash, height } => {
@@ -179,16 +191,18 @@ impl Agent<'_> {
                 logging::event(
                     Kind::Info,
                     &format!("nonce {nonce} already has our submission ({how})"),
-                    json!({"nonce": nonce}),
+                    json!({"topic_id": self.id, "nonce": nonce}),
                 );
                 self.finish(nonce, "already submitted");
             }
             Outcome::NotWhitelisted => {
-                self.fatal = Some(Error::Usage(format!(
+                let e = Error::Usage(format!(
                     "{} may not submit to topic {}",
-                    self.wallet.address(),
+                    sh.wallet.address(),
                     self.config.topic_id
-                )));
+                ));
+                self.missed(nonce, Miss::TxRejected, "not whitelisted");
+                self.stop(e);
             }
             Outcome::NotRegistered => {
                 self.state.probed = false;
@@ -204,7 +218,7 @@ impl Agent<'_> {
             }
             Outcome::Dropped { reason, redetect } => {
                 if redetect {
-                    self.client.redetect();
+                    sh.client.redetect();
                 }
                 self.missed(nonce, Miss::TxRejected, &reason);
             }
@@ -225,7 +239,7 @@ impl Agent<'_> {
         logging::event(
             Kind::Success,
             &format!("nonce {nonce} included at height {height} tx {tx_hash}{note}"),
-            json!({"nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": admitted}),
+            json!({"topic_id": self.id, "nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": admitted}),
         );
         self.finish(nonce, "included");
     }
@@ -236,7 +250,7 @@ impl Agent<'_> {
         logging::event(
             Kind::Error,
             &format!("missed nonce {nonce} ({}): {detail}", why.name()),
-            json!({"nonce": nonce, "reason": why.name(), "detail": detail}),
+            json!({"topic_id": self.id, "nonce": nonce, "reason": why.name(), "detail": detail}),
         );
         self.finish(nonce, &format!("missed: {}", why.name()));
     }
@@ -265,7 +279,7 @@ impl Agent<'_> {
                 logging::event(
                     Kind::Error,
                     &format!("ledger write failed for nonce {nonce}, not broadcasting: {e}"),
-                    json!({"nonce": nonce}),
+                    json!({"topic_id": self.id, "nonce": nonce}),
                 );
                 false
             }
@@ -273,35 +287,44 @@ impl Agent<'_> {
     }
 
     /// Balance ≥ a typical fee + the data sending fee, else pause (log hourly).
-    fn funded(&mut self) -> bool {
+    fn funded(&mut self, sh: &mut Shared<'_>) -> bool {
         let need = self.params.as_ref().map_or(0, |p| p.data_sending_fee)
             + (300_000.0 * self.config.gas_price * self.config.gas_margin).ceil() as u128;
-        let balance = match self.client.balance(self.wallet.address()) {
+        // A burst of several topics' windows asks once: a balance read
+        // in the last seconds that pays for ten submissions still does.
+        if let Some((at, b)) = sh.balance_seen {
+            if at.elapsed() < BALANCE_REUSE && b >= need.saturating_mul(10) {
+                self.counters.balance_uallo = Some(b);
+                return true;
+            }
+        }
+        let balance = match sh.client.balance(sh.wallet.address()) {
             Ok(b) => b,
             Err(e) => {
                 log::warn!("WARNING balance: {e}; trying the submission anyway");
                 return true;
             }
         };
+        sh.balance_seen = Some((std::time::Instant::now(), balance));
         self.counters.balance_uallo = Some(balance);
         if balance >= need {
             self.state.paused_until_ms = None;
             return true;
         }
-        let now = self.now_ms();
+        let now = sh.now_ms();
         self.state.paused_until_ms = Some(now + LOW_BALANCE_RECHECK_MS);
         for w in self.state.open.keys().copied().collect::<Vec<_>>() {
             self.miss_reason.insert(w, Miss::LowBalance);
         }
-        if self
+        if sh
             .last_low_balance_log
             .is_none_or(|t| t.elapsed().as_secs() >= 3600)
         {
-            self.last_low_balance_log = Some(std::time::Instant::now());
+            sh.last_low_balance_log = Some(std::time::Instant::now());
             logging::event(
                 Kind::Error,
                 &format!("balance {balance} uallo is below one submission ({need} uallo): paused until funded"),
-                json!({"balance_uallo": balance.to_string(), "needed_uallo": need.to_string(), "address": self.wallet.address()}),
+                json!({"balance_uallo": balance.to_string(), "needed_uallo": need.to_string(), "address": sh.wallet.address()}),
             );
         }
         false
@@ -309,8 +332,8 @@ impl Agent<'_> {
 
     /// The value for `nonce`: the model (or the hook) on bars up to the
     /// nonce's block time; the explicit fallback only when one is set.
-    fn predict(&mut self, nonce: i64) -> Result<f64, (Miss, Error)> {
-        let t0 = match self.client.block_time(nonce as u64) {
+    fn predict(&mut self, sh: &mut Shared<'_>, nonce: i64) -> Result<f64, (Miss, Error)> {
+        let t0 = match sh.client.block_time(nonce as u64) {
             Ok(t) => t.unix_timestamp() / 60 * 60,
             Err(e) => return Err((Miss::EndpointDown, e)),
         };
@@ -319,7 +342,7 @@ impl Agent<'_> {
                 logging::event(
                     Kind::Prediction,
                     &format!("nonce {nonce}: predicted {value} ({source})"),
-                    json!({"nonce": nonce, "prediction": value, "source": source, "t0": t0}),
+                    json!({"topic_id": self.id, "nonce": nonce, "prediction": value, "source": source, "t0": t0}),
                 );
                 self.record(
                     nonce,
@@ -329,12 +352,12 @@ impl Agent<'_> {
                 );
                 Ok(value)
             }
-            Err((miss, e)) => match self.opts.fallback_value {
+            Err((miss, e)) => match self.fallback_value {
                 Some(v) => {
                     logging::event(
                         Kind::Warning,
                         &format!("nonce {nonce}: no forecast ({e}); submitting the configured --fallback-value {v}"),
-                        json!({"nonce": nonce, "prediction": v, "source": "fallback", "reason": e.to_string()}),
+                        json!({"topic_id": self.id, "nonce": nonce, "prediction": v, "source": "fallback", "reason": e.to_string()}),
                     );
                     Ok(v)
                 }

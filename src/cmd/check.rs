@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::cmd::{unexpected, Command, Ctx};
-use crate::config::{redact_url, MnemonicSource};
+use crate::config::{redact_url, MnemonicSource, TopicSettings};
 use crate::error::Result;
 use crate::io::chain::Client;
 use crate::io::{clock, http};
@@ -81,8 +81,12 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     };
     let mut client = Client::new(c)?;
     endpoints(&mut r, &client);
-    chain(&mut r, &mut client, addr.as_deref(), c.target_hours);
-    market(&mut r, ctx);
+    chain(&mut r, &mut client, addr.as_deref(), &c.topics);
+    let mut tickers: Vec<&str> = c.topics.iter().map(|t| t.ticker.as_str()).collect();
+    tickers.dedup();
+    for ticker in tickers {
+        market(&mut r, ctx, ticker, c.topics.len() > 1);
+    }
     dir(&mut r, "data dir", &c.data_dir);
     dir(&mut r, "log dir", &c.log_dir);
     Ok(if r.failed == 0 { 0 } else { 1 })
@@ -144,7 +148,7 @@ fn endpoints(r: &mut Report, client: &Client) {
     }
 }
 
-fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, target_hours: u32) {
+fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, topics: &[TopicSettings]) {
     match client.check_chain_id() {
         Ok(id) => r.ok("chain id", id),
         Err(e) => {
@@ -166,7 +170,53 @@ fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, target_hours: 
         }
     }
     let mode = scheduler(r, client);
-    let topic = match (client.topic(), client.topic_active()) {
+    let secs_per_block = client.seconds_per_block();
+    let mut epochs = Vec::new();
+    for t in topics {
+        client.set_topic(t.id);
+        // With several topics each topic's lines name it.
+        let name = |n: &str| match topics.len() {
+            1 => n.to_string(),
+            _ => format!("{n} (topic {})", t.id),
+        };
+        let topic = one_topic(r, client, mode, &name);
+        if let Some(topic) = &topic {
+            fit(r, topic, t.target_hours, mode, secs_per_block, &name);
+        }
+        // In seconds mode the epoch is in seconds: the runway wants blocks.
+        epochs.push(topic.map_or(720, |t| match mode {
+            SchedulerMode::Blocks => t.epoch_length,
+            SchedulerMode::Seconds => {
+                (t.epoch_length as f64 / secs_per_block.unwrap_or(5.0)) as u64
+            }
+        }));
+        let Some(addr) = addr else { continue };
+        flag(
+            r,
+            &name("registered"),
+            client.is_registered(addr),
+            "run allora-worker register --yes",
+        );
+        flag(
+            r,
+            &name("whitelisted"),
+            client.can_submit(addr),
+            "ask the topic creator to whitelist the address",
+        );
+    }
+    let Some(addr) = addr else { return };
+    funds(r, client, addr, &epochs);
+    skew(r, client);
+}
+
+/// The configured topic (`client.set_topic`): it exists and is active.
+fn one_topic(
+    r: &mut Report,
+    client: &mut Client,
+    mode: SchedulerMode,
+    name: &dyn Fn(&str) -> String,
+) -> Option<Topic> {
+    match (client.topic(), client.topic_active()) {
         (Ok(t), Ok(true)) => {
             let d = format!(
                 "{} epoch {} {unit}, window {} {unit}, loss {}",
@@ -176,46 +226,22 @@ fn chain(r: &mut Report, client: &mut Client, addr: Option<&str>, target_hours: 
                 t.loss_method,
                 unit = mode.unit()
             );
-            r.ok("topic", d);
+            r.ok(&name("topic"), d);
             Some(t)
         }
         (Ok(t), Ok(false)) => {
             r.fail(
-                "topic",
+                &name("topic"),
                 format!("{} exists but is not active", t.id),
                 "choose an active TOPIC_ID",
             );
             Some(t)
         }
         (Err(e), _) | (_, Err(e)) => {
-            r.fail("topic", e.to_string(), "check TOPIC_ID");
+            r.fail(&name("topic"), e.to_string(), "check TOPIC_ID");
             None
         }
-    };
-    let secs_per_block = client.seconds_per_block();
-    if let Some(t) = &topic {
-        fit(r, t, target_hours, mode, secs_per_block);
     }
-    let Some(addr) = addr else { return };
-    flag(
-        r,
-        "registered",
-        client.is_registered(addr),
-        "run allora-worker register --yes",
-    );
-    flag(
-        r,
-        "whitelisted",
-        client.can_submit(addr),
-        "ask the topic creator to whitelist the address",
-    );
-    // In seconds mode the epoch is in seconds: the runway wants blocks.
-    let epoch_blocks = topic.map_or(720, |t| match mode {
-        SchedulerMode::Blocks => t.epoch_length,
-        SchedulerMode::Seconds => (t.epoch_length as f64 / secs_per_block.unwrap_or(5.0)) as u64,
-    });
-    funds(r, client, addr, epoch_blocks);
-    skew(r, client);
 }
 
 /// The scheduler mode (blocks unless the epochs route answers).
@@ -241,20 +267,27 @@ fn scheduler(r: &mut Report, client: &mut Client) -> SchedulerMode {
 }
 
 /// The topic against this worker: arity it can encode, horizon, loss, labels.
-fn fit(r: &mut Report, t: &Topic, target_hours: u32, mode: SchedulerMode, spb: Option<f64>) {
+fn fit(
+    r: &mut Report,
+    t: &Topic,
+    target_hours: u32,
+    mode: SchedulerMode,
+    spb: Option<f64>,
+    name: &dyn Fn(&str) -> String,
+) {
     if let Some(why) = topic_fit::arity_problem(t) {
-        r.fail("output arity", why, "choose a single-value topic");
+        r.fail(&name("output arity"), why, "choose a single-value topic");
     }
     let warnings = topic_fit::warnings(t, target_hours, mode, spb);
     if warnings.is_empty() {
         let h = topic_fit::horizon_hours(t, mode, spb).map_or("?".into(), |h| format!("{h:.1}"));
         r.ok(
-            "topic fit",
+            &name("topic fit"),
             format!("TARGET_HOURS {target_hours} h, horizon {h} h"),
         );
     }
     for w in warnings {
-        r.warn(w.name, w.detail, w.fix);
+        r.warn(&name(w.name), w.detail, w.fix);
     }
 }
 
@@ -266,7 +299,8 @@ fn flag(r: &mut Report, name: &str, answer: Result<bool>, fix: &str) {
     }
 }
 
-fn funds(r: &mut Report, client: &mut Client, addr: &str, epoch_length: u64) {
+/// The balance and its runway: every topic's fees (one epoch length each).
+fn funds(r: &mut Report, client: &mut Client, addr: &str, epochs: &[u64]) {
     if let Err(e) = client.account(addr) {
         return r.fail("balance", e.to_string(), "fund the address");
     }
@@ -277,7 +311,8 @@ fn funds(r: &mut Report, client: &mut Client, addr: &str, epoch_length: u64) {
     let data_fee = client.params().map(|p| p.data_sending_fee).unwrap_or(0);
     let per_submission = client.fee_per_submission(data_fee);
     let secs_per_block = client.seconds_per_block().unwrap_or(5.0);
-    let days = submit::runway_days(balance, per_submission, epoch_length, secs_per_block);
+    let costs: Vec<(u128, u64)> = epochs.iter().map(|e| (per_submission, *e)).collect();
+    let days = submit::runway_days_all(balance, &costs, secs_per_block);
     let detail = format!(
         "{}, about {} per submission, runway {days:.1} days",
         human::allo(balance),
@@ -311,7 +346,7 @@ fn skew(r: &mut Report, client: &mut Client) {
     }
 }
 
-fn market(r: &mut Report, ctx: &Ctx) {
+fn market(r: &mut Report, ctx: &Ctx, ticker: &str, name_ticker: bool) {
     let base = ctx.config.tiingo_url.trim_end_matches('/');
     let agent = http::agent(ctx.config.connect_timeout, ctx.config.read_timeout);
     let token = ctx
@@ -322,9 +357,12 @@ fn market(r: &mut Report, ctx: &Ctx) {
         .unwrap_or_default();
     let url = format!(
         "{base}/tiingo/crypto/prices?tickers={}&resampleFreq=1hour&token={token}",
-        ctx.config.ticker
+        ticker
     );
-    let name = format!("market data {}", redact_url(base));
+    let name = match name_ticker {
+        false => format!("market data {}", redact_url(base)),
+        true => format!("market data {} ({ticker})", redact_url(base)),
+    };
     match agent.get(&url).call() {
         Ok(resp) if resp.status().is_success() => r.ok(&name, "reachable"),
         Ok(resp) if matches!(resp.status().as_u16(), 401 | 403) => r.fail(

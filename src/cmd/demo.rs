@@ -165,6 +165,13 @@ fn demo_config(user: &Config, net: &Devnet, dir: &Path) -> Config {
     c.emissions = None;
     c.tx_timeout = Duration::from_secs(6);
     c.topic_id = 67;
+    c.topics = vec![crate::config::TopicSettings {
+        id: 67,
+        ticker: c.ticker.clone(),
+        target_hours: c.target_hours,
+        predict_cmd: None,
+        fallback_value: None,
+    }];
     c.data_dir = dir.to_path_buf();
     c
 }

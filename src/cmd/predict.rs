@@ -88,7 +88,7 @@ pub fn forecast(c: &Config, o: &Options) -> Result<Forecast> {
         return Ok(f);
     }
     let s = Series::from_bars(&bars);
-    let saved = modelfile::load(&modelfile::path(&c.data_dir))?;
+    let saved = modelfile::load(&modelfile::path(&c.data_dir, c.topic_id))?;
     let (trained, source) = match &saved {
         Some(m) if m.at == at_t && o.seed.is_none_or(|s| s == m.seed) => {
             (model_format::reproduce(m, &s)?, "model (saved, verified)")

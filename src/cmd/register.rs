@@ -16,6 +16,7 @@ use crate::io::logging;
 use crate::logic::event::Kind;
 use crate::logic::human;
 use crate::logic::submission::Outcome;
+use crate::logic::wallet::Wallet;
 
 pub const COMMAND: Command = Command {
     name: "register",
@@ -36,13 +37,22 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         }
     }
     let wallet = ctx.wallet()?;
-    let addr = wallet.address().to_string();
-    let topic = ctx.config.topic_id;
     let mut client = Client::new(&ctx.config)?;
     client.probe()?;
+    // Every configured topic, in order; the first failure stops.
+    for t in &ctx.config.topics {
+        client.set_topic(t.id);
+        register_in(&mut client, wallet, t.id, yes)?;
+    }
+    Ok(0)
+}
+
+/// Registers in one topic (shows the fees; pays only with `yes`).
+fn register_in(client: &mut Client, wallet: &Wallet, topic: u64, yes: bool) -> Result<()> {
+    let addr = wallet.address().to_string();
     if client.is_registered(&addr)? {
         println!("{addr} is already registered in topic {topic}; nothing to do");
-        return Ok(0);
+        return Ok(());
     }
     let fee = client.params()?.registration_fee;
     // Signing a quote costs nothing; only a broadcast would pay.
@@ -61,9 +71,9 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     );
     if !yes {
         println!("nothing paid: run allora-worker register --yes to pay and register");
-        return Ok(0);
+        return Ok(());
     }
-    let outcome = submit_blocking(&mut client, wallet, TxKind::Register, None)?;
+    let outcome = submit_blocking(client, wallet, TxKind::Register, None)?;
     match outcome {
         Outcome::Included { tx_hash, height } | Outcome::NotAdmitted { tx_hash, height } => {
             if !client.is_registered(&addr)? {
@@ -80,7 +90,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
                 json!({"address": addr, "topic_id": topic, "tx_hash": tx_hash, "height": height,
                        "registration_fee_uallo": fee.to_string()}),
             );
-            Ok(0)
+            Ok(())
         }
         other => Err(Error::Chain {
             codespace: "register".into(),

@@ -204,6 +204,10 @@ fn run_once(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
         serde_json::json!({"windows_seen": c.windows_seen, "submitted": c.submitted,
             "missed": c.missed_total(), "nonces": summary.nonces})
     );
-    let failed = summary.errors > 0 || summary.nonces.values().any(|how| how.starts_with("missed"));
+    let failed = summary.errors > 0
+        || summary
+            .topics
+            .values()
+            .any(|t| t.nonces.values().any(|how| how.starts_with("missed")));
     Ok(if failed { 1 } else { 0 })
 }

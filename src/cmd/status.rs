@@ -115,6 +115,21 @@ fn human(pid: Option<u32>, running: bool, path: &Path, s: &Value, now: i64) -> S
         out.push_str("status.json:   none yet (the worker has not written one)\n");
         return out;
     }
+    match s["topics"].as_object() {
+        Some(topics) if topics.len() > 1 => {
+            for (id, section) in topics {
+                out.push_str(&format!("── topic {id} ──\n"));
+                out.push_str(&topic_lines(section, now));
+            }
+        }
+        _ => out.push_str(&topic_lines(s, now)),
+    }
+    out
+}
+
+/// One topic's lines (the whole status with one topic).
+fn topic_lines(s: &Value, now: i64) -> String {
+    let mut out = String::new();
     let ago = |k: &str| {
         s[k].as_i64().map_or("never".to_string(), |t| {
             let d = std::time::Duration::from_secs(now.saturating_sub(t).max(0) as u64);

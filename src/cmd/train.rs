@@ -53,7 +53,7 @@ fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let (bars, _) = gated_bars(c, csv, at)?;
     let trained_at = trained_at.unwrap_or_else(|| clock::now_utc().unix_timestamp());
     let (_, file) = train_at_newest(c, &bars, seed, trained_at)?;
-    let path = modelfile::path(&c.data_dir);
+    let path = modelfile::path(&c.data_dir, c.topic_id);
     modelfile::save(&path, &file)?;
     log::info!(
         "saved model {} (newest row {})",

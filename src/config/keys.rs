@@ -30,10 +30,30 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "TOPIC_ID",
         "67",
-        "topic to serve; other topics need TICKER and TARGET_HOURS set explicitly",
+        "topic(s) to serve, comma-separated (67,69); other topics need TICKER and TARGET_HOURS (several topics: TOPIC_<id>_TICKER, TOPIC_<id>_TARGET_HOURS)",
     ),
-    ("TICKER", "btcusd", "market-data ticker"),
-    ("TARGET_HOURS", "168", "forecast horizon in hours"),
+    ("TICKER", "btcusd", "market-data ticker (one topic)"),
+    ("TARGET_HOURS", "168", "forecast horizon in hours (one topic)"),
+    (
+        "TOPIC_<id>_TICKER",
+        "-",
+        "that topic's market-data ticker (topic 67: btcusd)",
+    ),
+    (
+        "TOPIC_<id>_TARGET_HOURS",
+        "-",
+        "that topic's forecast horizon in hours (topic 67: 168)",
+    ),
+    (
+        "TOPIC_<id>_PREDICT_CMD",
+        "-",
+        "that topic's --predict-cmd (else the flag applies)",
+    ),
+    (
+        "TOPIC_<id>_FALLBACK_VALUE",
+        "-",
+        "that topic's --fallback-value (else the flag applies)",
+    ),
     (
         "TRAIN_SPAN_HOURS",
         "336",

@@ -378,6 +378,19 @@ impl Devnet {
     }
 
     /// Stops every thread and frees the ports.
+    /// Removes `addr`'s registration in `topic` (tests: a wallet registered
+    /// in some topics only); false when the topic is not served.
+    pub fn unregister(&self, topic: u64, addr: &str) -> bool {
+        let mut chain = self.shared.chain();
+        match chain.topics.get_mut(&topic) {
+            Some(t) => {
+                t.registered.remove(addr);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn shutdown(self) {}
 
     fn stop(&mut self) {

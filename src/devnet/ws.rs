@@ -47,18 +47,23 @@ impl Write for Replay {
     }
 }
 
-/// A subscription query: `(key, value)` conditions joined by AND.
+/// A subscription query: `(key, value)` conditions joined by AND; a value
+/// of `None` is CometBFT's `key EXISTS`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub text: String,
-    conditions: Vec<(String, String)>,
+    conditions: Vec<(String, Option<String>)>,
 }
 
 impl Query {
-    /// Parses `tm.event='NewBlockEvents' AND a.b.c = '"67"'`.
+    /// Parses `tm.event='NewBlockEvents' AND a.b.c = '"67"'` (or `a.b.c EXISTS`).
     pub fn parse(text: &str) -> Result<Query, String> {
         let mut conditions = Vec::new();
         for part in text.split(" AND ") {
+            if let Some(k) = part.trim().strip_suffix(" EXISTS") {
+                conditions.push((k.trim().to_string(), None));
+                continue;
+            }
             let (k, v) = part
                 .split_once('=')
                 .ok_or_else(|| format!("failed to parse query: {text}"))?;
@@ -67,7 +72,7 @@ impl Query {
                 .strip_prefix('\'')
                 .and_then(|v| v.strip_suffix('\''))
                 .unwrap_or(v);
-            conditions.push((k.trim().to_string(), v.to_string()));
+            conditions.push((k.trim().to_string(), Some(v.to_string())));
         }
         Ok(Query {
             text: text.to_string(),
@@ -79,14 +84,18 @@ impl Query {
     pub fn matches(&self, events: &[Event]) -> bool {
         self.conditions.iter().all(|(key, value)| {
             if key == "tm.event" {
-                return value == "NewBlockEvents";
+                return value.as_deref() == Some("NewBlockEvents");
             }
             let Some((kind, attr)) = key.rsplit_once('.') else {
                 return false;
             };
-            events
-                .iter()
-                .any(|e| e.kind == kind && e.attr(attr) == Some(value.as_str()))
+            events.iter().any(|e| {
+                e.kind == kind
+                    && match value {
+                        Some(v) => e.attr(attr) == Some(v.as_str()),
+                        None => e.attr(attr).is_some(),
+                    }
+            })
         })
     }
 }
@@ -312,6 +321,9 @@ mod tests {
         check(q67, std::slice::from_ref(&noise), false);
         check(q69, std::slice::from_ref(&opened), false);
         check("tm.event='NewBlock'", std::slice::from_ref(&opened), false);
+        let any = "tm.event='NewBlockEvents' AND emissions.v10.EventWorkerSubmissionWindowOpened.topic_id EXISTS";
+        check(any, &[noise.clone(), opened.clone()], true);
+        check(any, std::slice::from_ref(&noise), false);
         assert!(Query::parse("nonsense").is_err());
         let f = frame(
             &json!("sub-1"),

@@ -62,6 +62,11 @@ pub struct Client {
     block_time: Option<(f64, Instant)>,
     /// The fee (uallo) of the last tx `sign` built.
     last_fee: Option<u128>,
+    /// The lowest sequence `sign` may use (one past a tx CheckTx accepted
+    /// that is still pending: the account's committed sequence lags it).
+    sequence_floor: Option<u64>,
+    /// The last block time `block_time` read: (height, time).
+    last_block_time: Option<(u64, OffsetDateTime)>,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -85,9 +90,27 @@ impl Client {
             fee_cap: config.fee_cap,
             tx_timeout: config.tx_timeout,
             last_fee: None,
+            sequence_floor: None,
+            last_block_time: None,
             feemarket_seen: None,
             block_time: None,
         })
+    }
+
+    /// The topic the topic-scoped queries and `register` ask about (one
+    /// client serves every configured topic: one account sequence).
+    pub fn set_topic(&mut self, topic_id: u64) {
+        self.topic_id = topic_id;
+    }
+
+    /// The topic the topic-scoped queries ask about now.
+    pub fn topic_id(&self) -> u64 {
+        self.topic_id
+    }
+
+    /// The lowest sequence the next `sign` may use (`None`: the account's).
+    pub fn set_sequence_floor(&mut self, floor: Option<u64>) {
+        self.sequence_floor = floor;
     }
 
     /// Start-up: the chain id must match, then the emissions version is
@@ -335,9 +358,17 @@ impl Client {
         )
     }
 
-    /// The time of block `height` (a nonce's block).
+    /// The time of block `height` (a nonce's block). The last one asked is
+    /// kept: several topics' windows open in the same block.
     pub fn block_time(&mut self, height: u64) -> Result<OffsetDateTime> {
-        Ok(self.block(Some(height))?.time)
+        if let Some((h, t)) = self.last_block_time {
+            if h == height {
+                return Ok(t);
+            }
+        }
+        let t = self.block(Some(height))?.time;
+        self.last_block_time = Some((height, t));
+        Ok(t)
     }
 
     /// The latest block height.

@@ -8,9 +8,14 @@ use crate::error::{Error, Result};
 use crate::io::atomic;
 use crate::logic::model_format::{self, ModelFile};
 
-/// The model file's place in the data directory.
-pub fn path(data_dir: &Path) -> PathBuf {
-    data_dir.join("model.json")
+/// The model file of `topic` in the data directory: `model.json` for topic
+/// 67 (as before several topics), `model-<topic>.json` for any other.
+pub fn path(data_dir: &Path, topic: u64) -> PathBuf {
+    if topic == 67 {
+        data_dir.join("model.json")
+    } else {
+        data_dir.join(format!("model-{topic}.json"))
+    }
 }
 
 /// Writes the model file atomically.

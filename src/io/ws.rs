@@ -41,7 +41,7 @@ pub enum WsEvent {
 /// The websocket client and its reconnect state.
 pub struct WsClient {
     url: String,
-    topic: u64,
+    topics: Vec<u64>,
     emissions: Emissions,
     connect_timeout: Duration,
     silence: Duration,
@@ -71,12 +71,16 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(config))
 }
 
-/// The subscribe request for `topic`'s window-opened events.
-pub fn subscribe_request(emissions: Emissions, topic: u64) -> String {
-    let query = format!(
-        "tm.event='NewBlockEvents' AND {}.EventWorkerSubmissionWindowOpened.topic_id='\"{topic}\"'",
-        emissions.package()
-    );
+/// The subscribe request for the window-opened events of `topics`: one
+/// subscription whatever their number (a node allows 5 per client and its
+/// queries have no OR), so several topics subscribe to every topic's event
+/// (`topic_id EXISTS`) and `ws_windows` keeps ours.
+pub fn subscribe_request(emissions: Emissions, topics: &[u64]) -> String {
+    let event = format!("{}.EventWorkerSubmissionWindowOpened", emissions.package());
+    let query = match topics {
+        [topic] => format!("tm.event='NewBlockEvents' AND {event}.topic_id='\"{topic}\"'"),
+        _ => format!("tm.event='NewBlockEvents' AND {event}.topic_id EXISTS"),
+    };
     serde_json::json!({"jsonrpc": "2.0", "method": "subscribe", "id": "allora-worker",
         "params": {"query": query}})
     .to_string()
@@ -86,7 +90,7 @@ impl WsClient {
     /// Connects and subscribes; the first `next_event` returns `Connected`.
     pub fn connect(
         url: &str,
-        topic: u64,
+        topics: &[u64],
         emissions: Emissions,
         connect_timeout: Duration,
         silence: Duration,
@@ -98,7 +102,7 @@ impl WsClient {
             .unwrap_or(0);
         let mut client = WsClient {
             url: url.to_string(),
-            topic,
+            topics: topics.to_vec(),
             emissions,
             connect_timeout,
             silence,
@@ -164,7 +168,10 @@ impl WsClient {
     fn reconnect(&mut self) -> Result<()> {
         let mut socket = open(&self.url, self.connect_timeout, self.tls.clone())?;
         socket
-            .send(Message::text(subscribe_request(self.emissions, self.topic)))
+            .send(Message::text(subscribe_request(
+                self.emissions,
+                &self.topics,
+            )))
             .map_err(|e| self.fail(format!("subscribe: {e}")))?;
         self.socket = Some(socket);
         self.last_heard = Instant::now();
@@ -211,7 +218,7 @@ impl WsClient {
         self.ping_sent = false;
         match msg {
             Message::Text(t) => {
-                match chain_json::ws_windows(t.as_str(), self.emissions, self.topic) {
+                match chain_json::ws_windows(t.as_str(), self.emissions, &self.topics) {
                     Ok(ws) => self.pending.extend(ws.into_iter().map(WsEvent::Window)),
                     Err(e) => self.drop_socket(&format!("bad frame: {e}")),
                 }

@@ -438,7 +438,7 @@ pub fn latest_inference(body: &str) -> Result<LatestInference> {
 
 /// One websocket text frame: the windows it opens for `topic` (empty for
 /// acks and unrelated blocks). A JSON-RPC error frame is an `Error::Decode`.
-pub fn ws_windows(text: &str, emissions: Emissions, topic: u64) -> Result<Vec<WindowOpened>> {
+pub fn ws_windows(text: &str, emissions: Emissions, topics: &[u64]) -> Result<Vec<WindowOpened>> {
     let v = parse(text)?;
     if let Some(e) = at(&v, &["error"]) {
         return Err(Error::Decode(format!("websocket error frame: {e}")));
@@ -453,7 +453,7 @@ pub fn ws_windows(text: &str, emissions: Emissions, topic: u64) -> Result<Vec<Wi
             continue;
         }
         let w = window_opened(&e)?;
-        if w.topic_id == topic {
+        if topics.contains(&w.topic_id) {
             out.push(w);
         }
     }
@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn websocket_frames_filter_type_and_topic() {
-        let w = ws_windows(&sample("ws_event"), Emissions::V10, 67).unwrap();
+        let w = ws_windows(&sample("ws_event"), Emissions::V10, &[67]).unwrap();
         let expected = WindowOpened {
             topic_id: 67,
             nonce: 6673195,
@@ -588,18 +588,18 @@ mod tests {
         };
         assert_eq!(w, vec![expected]);
         check(
-            ws_windows(&sample("ws_event"), Emissions::V9, 67),
+            ws_windows(&sample("ws_event"), Emissions::V9, &[67]),
             Ok(vec![]),
         );
         check(
-            ws_windows(&sample("ws_ack"), Emissions::V10, 67),
+            ws_windows(&sample("ws_ack"), Emissions::V10, &[67]),
             Ok(vec![]),
         );
         check(
             ws_windows(
                 r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603}}"#,
                 Emissions::V10,
-                67,
+                &[67],
             ),
             Err("error frame"),
         );

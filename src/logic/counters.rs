@@ -246,3 +246,76 @@ mod tests {
         assert_eq!(c.missed_total(), 1);
     }
 }
+
+/// The Prometheus text of several topics as one exposition: every sample
+/// gets `topic="ID"` as its first label, and each family's `# HELP` and
+/// `# TYPE` lines appear once, its samples of every topic under them.
+pub fn label_topics(parts: &[(u64, String)]) -> String {
+    // (family name, the part that created it, header lines, samples)
+    let mut families: Vec<(String, usize, Vec<String>, Vec<String>)> = Vec::new();
+    for (part, (topic, text)) in parts.iter().enumerate() {
+        let mut current: Option<usize> = None;
+        for line in text.lines() {
+            if line.starts_with('#') {
+                let name = line.split(' ').nth(2).unwrap_or("").to_string();
+                let i = match families.iter().position(|f| f.0 == name) {
+                    Some(i) => i,
+                    None => {
+                        families.push((name, part, Vec::new(), Vec::new()));
+                        families.len() - 1
+                    }
+                };
+                if families[i].1 == part {
+                    families[i].2.push(line.to_string());
+                }
+                current = Some(i);
+            } else if !line.is_empty() {
+                let sample = with_topic(line, *topic);
+                match current {
+                    Some(i) => families[i].3.push(sample),
+                    None => families.push((String::new(), part, Vec::new(), vec![sample])),
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (_, _, header, samples) in families {
+        for l in header.iter().chain(samples.iter()) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `name{a="b"} 1` → `name{topic="67",a="b"} 1`; `name 1` → `name{topic="67"} 1`.
+fn with_topic(line: &str, topic: u64) -> String {
+    let label = format!("topic=\"{topic}\"");
+    match line.find(['{', ' ']) {
+        Some(i) if line[i..].starts_with("{}") => {
+            format!("{}{{{label}}}{}", &line[..i], &line[i + 2..])
+        }
+        Some(i) if line[i..].starts_with('{') => {
+            format!("{}{{{label},{}", &line[..i], &line[i + 1..])
+        }
+        Some(i) => format!("{}{{{label}}}{}", &line[..i], &line[i..]),
+        None => line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_gets_the_topic_label_and_each_family_one_header() {
+        let a = "# HELP x_total X.\n# TYPE x_total counter\nx_total 1\n# HELP m M.\n# TYPE m gauge\nm{reason=\"late\"} 2\n";
+        let b = a.replace(" 1\n", " 5\n");
+        let out = label_topics(&[(67, a.to_string()), (69, b)]);
+        assert_eq!(
+            out,
+            "# HELP x_total X.\n# TYPE x_total counter\nx_total{topic=\"67\"} 1\nx_total{topic=\"69\"} 5\n# HELP m M.\n# TYPE m gauge\nm{topic=\"67\",reason=\"late\"} 2\nm{topic=\"69\",reason=\"late\"} 2\n"
+        );
+        assert_eq!(with_topic("y{} 3", 1), "y{topic=\"1\"} 3");
+    }
+}

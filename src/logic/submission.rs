@@ -225,6 +225,31 @@ impl Submission {
         matches!(self.stage, Stage::Sending { .. } | Stage::Following { .. })
     }
 
+    /// The sequence of this nonce's tx that CheckTx accepted and that may
+    /// still land (its window open at `height`): the next tx of the key
+    /// takes a higher one.
+    pub fn accepted_sequence(&self, height: u64) -> Option<u64> {
+        let open = self.limits.window_end.is_none_or(|e| height <= e);
+        match &self.stage {
+            Stage::Following {
+                tx, resend: false, ..
+            } if open => Some(tx.sequence),
+            _ => None,
+        }
+    }
+
+    /// True while this nonce holds a sequence whose use is unknown: a tx
+    /// being signed, sent, or whose broadcast reply was lost (its window
+    /// open at `height`). No other tx of the key may be signed meanwhile,
+    /// or two could carry the same sequence.
+    pub fn holds_unknown_sequence(&self, height: u64) -> bool {
+        self.limits.window_end.is_none_or(|e| height <= e)
+            && matches!(
+                self.stage,
+                Stage::Signing | Stage::Sending { .. } | Stage::Following { resend: true, .. }
+            )
+    }
+
     /// The transition function.
     pub fn on(&mut self, event: Event) -> Step {
         if let Event::Tick { height } | Event::NotFound { height, .. } = &event {

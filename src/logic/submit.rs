@@ -246,8 +246,20 @@ pub fn runway_days(
     epoch_length: u64,
     secs_per_block: f64,
 ) -> f64 {
-    let epoch_secs = epoch_length.max(1) as f64 * secs_per_block.max(1e-3);
-    let per_day = per_submission as f64 * 86_400.0 / epoch_secs;
+    runway_days_all(balance, &[(per_submission, epoch_length)], secs_per_block)
+}
+
+/// Days the balance pays for when several topics each cost
+/// (fee per submission, epoch length in blocks) per window: the balance
+/// over the sum of their daily costs.
+pub fn runway_days_all(balance: u128, topics: &[(u128, u64)], secs_per_block: f64) -> f64 {
+    let per_day: f64 = topics
+        .iter()
+        .map(|(fee, epoch)| {
+            let epoch_secs = (*epoch).max(1) as f64 * secs_per_block.max(1e-3);
+            *fee as f64 * 86_400.0 / epoch_secs
+        })
+        .sum();
     if per_day <= 0.0 {
         return f64::INFINITY;
     }

@@ -28,7 +28,7 @@ fn decode(name: &str, text: &str) -> bool {
         "latest_inference" => cj::latest_inference(text).is_ok(),
         "flag" => cj::flag(text, "is_registered").is_ok(),
         "api_error" => cj::api_error(text).is_some(),
-        "ws_event" | "ws_ack" => cj::ws_windows(text, Emissions::V10, 67).is_ok(),
+        "ws_event" | "ws_ack" => cj::ws_windows(text, Emissions::V10, &[67]).is_ok(),
         other => panic!("no decoder for fixture {other}"),
     }
 }
@@ -315,7 +315,7 @@ fn register_then_twenty_windows_end_to_end() {
     let mut c = client(&dev);
     let mut ws = WsClient::connect(
         &dev.ws_url(),
-        67,
+        &[67],
         Emissions::V10,
         Duration::from_secs(1),
         Duration::from_secs(5),
@@ -551,7 +551,7 @@ fn websocket_drop_and_silence_reconnect_and_resubscribe() {
     let dev = devnet(true, |_| {});
     let mut ws = WsClient::connect(
         &dev.ws_url(),
-        67,
+        &[67],
         Emissions::V10,
         Duration::from_secs(1),
         Duration::from_secs(1),

@@ -51,7 +51,7 @@ impl Client {
         let mut params = TxParams {
             chain_id: self.chain_id.clone(),
             account_number: account.account_number,
-            sequence: account.sequence,
+            sequence: account.sequence.max(self.sequence_floor.unwrap_or(0)),
             gas_limit: submit::GAS_FALLBACK,
             fee_amount: submit::fee(submit::GAS_FALLBACK, price, self.fee_cap)
                 .unwrap_or(self.fee_cap),
