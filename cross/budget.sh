@@ -57,3 +57,30 @@ kill -TERM "$WORKER"
 wait "$WORKER" || fail "the idle worker did not exit cleanly"
 printf 'budget: %-28s %10s KB (max %s)\n' "idle worker RSS" "$idle_kb" "$MAX_IDLE_KB"
 [ "$idle_kb" -le "$MAX_IDLE_KB" ] || fail "the idle worker holds $idle_kb KB"
+
+# Idle worker serving 5 topics from one process and one wallet (≤ 24 MB):
+# a devnet with the 5 topics, no window due, registered in each, 5 models.
+MAX_IDLE5_KB="${BUDGET_IDLE_5_TOPICS_RSS_KB:-24576}"
+"$BIN" devnet --port 0 --block-ms 200 --epoch-blocks 100000 --topics 67,68,69,70,71 >devnet5.env 2>devnet5.err &
+DEVNET5=$!
+trap 'kill "$DEVNET" "$DEVNET5" 2>/dev/null || true; kill "${WORKER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do grep -q '^MNEMONIC=' devnet5.env 2>/dev/null && break; sleep 0.1; done
+grep -q '^MNEMONIC=' devnet5.env || { cat devnet5.err >&2; fail "the 5-topic devnet did not start"; }
+{
+    echo "TOPIC_ID=67,68,69,70,71"
+    for t in 68 69 70 71; do echo "TOPIC_${t}_TICKER=btcusd"; echo "TOPIC_${t}_TARGET_HOURS=168"; done
+    echo "ALLORA_DATA_DIR=$WORK/data5"
+    echo "ALLORA_LOG_DIR=$WORK/logs5"
+} >>devnet5.env
+env -i PATH=/usr/bin:/bin HOME="$WORK" "$BIN" --env-file devnet5.env register --yes >register5.out 2>register5.err ||
+    { cat register5.err >&2; fail "register in 5 topics against the devnet failed"; }
+env -i PATH=/usr/bin:/bin HOME="$WORK" "$BIN" --env-file devnet5.env run >worker5.out 2>worker5.err &
+WORKER=$!
+for _ in $(seq 600); do [ "$(grep -c 'trained on' worker5.err 2>/dev/null)" -ge 5 ] && break; sleep 0.1; done
+[ "$(grep -c 'trained on' worker5.err)" -ge 5 ] || { cat worker5.err >&2; fail "the 5-topic worker did not train 5 models"; }
+sleep 5
+idle5_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$WORKER/status")
+kill -TERM "$WORKER"
+wait "$WORKER" || fail "the 5-topic worker did not exit cleanly"
+printf 'budget: %-28s %10s KB (max %s)\n' "idle RSS, 5 topics" "$idle5_kb" "$MAX_IDLE5_KB"
+[ "$idle5_kb" -le "$MAX_IDLE5_KB" ] || fail "the idle 5-topic worker holds $idle5_kb KB"

@@ -10,6 +10,7 @@ use super::topic::TopicWorker;
 use super::Shared;
 use crate::error::Error;
 use crate::io::{clock, logging};
+use crate::logic::chain_json::Topic;
 use crate::logic::event::Kind;
 use crate::logic::schedule::Window;
 use crate::logic::topic_fit::{self, SchedulerMode};
@@ -116,6 +117,7 @@ impl TopicWorker {
             topic.worker_submission_window,
             unit = mode.unit()
         );
+        self.log_fit(sh, &topic);
         self.topic = Some(topic);
         let window = self.topic.as_ref().map(|t| t.worker_submission_window);
         for (nonce, w) in self.state.open.iter_mut() {
@@ -166,6 +168,61 @@ impl TopicWorker {
                 }
             }
             Err(e) => log::warn!("WARNING unfulfilled nonces: {e}"),
+        }
+        self.refresh_topic(sh);
+    }
+
+    /// Re-reads the topic's parameters (at each poll: one cheap query, off
+    /// the path of a window). When they changed, says what changed, checks
+    /// the output arity again (a topic it cannot encode stops, naming it)
+    /// and logs the topic-fit warnings `check` would show.
+    fn refresh_topic(&mut self, sh: &mut Shared<'_>) {
+        let Some(old) = self.topic.clone() else {
+            return;
+        };
+        let new = match sh.client.topic() {
+            Ok(t) => t,
+            Err(e) => return log::debug!("topic {} re-read: {e}", self.id),
+        };
+        // `epoch_last_ended` moves every epoch; it is not a parameter.
+        let params = |t: &Topic| Topic {
+            epoch_last_ended: 0,
+            ..t.clone()
+        };
+        if params(&old) == params(&new) {
+            self.topic = Some(new);
+            return;
+        }
+        logging::event(
+            Kind::Warning,
+            &format!(
+                "topic {} changed on chain: epoch {} → {}, window {} → {}, ground_truth_lag {} → {}, loss {} → {}, arity {:?} → {:?}, labels {:?} → {:?}",
+                self.id, old.epoch_length, new.epoch_length, old.worker_submission_window,
+                new.worker_submission_window, old.ground_truth_lag, new.ground_truth_lag,
+                old.loss_method, new.loss_method, old.output_arity, new.output_arity,
+                old.labels, new.labels
+            ),
+            json!({"topic_id": self.id}),
+        );
+        self.topic = Some(new.clone());
+        if let Some(why) = topic_fit::arity_problem(&new) {
+            return self.stop(Error::Usage(format!("refusing to submit: {why}")));
+        }
+        self.log_fit(sh, &new);
+    }
+
+    /// Logs `check`'s topic-fit warnings for `topic` (horizon, loss, labels).
+    fn log_fit(&self, sh: &mut Shared<'_>, topic: &Topic) {
+        let mode = sh.client.scheduler_mode().unwrap_or(SchedulerMode::Blocks);
+        let spb = sh.client.seconds_per_block();
+        for w in topic_fit::warnings(topic, self.config.target_hours, mode, spb) {
+            log::warn!(
+                "WARNING topic {}: {}: {} — {}",
+                self.id,
+                w.name,
+                w.detail,
+                w.fix
+            );
         }
     }
 

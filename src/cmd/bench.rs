@@ -27,7 +27,8 @@ pub const COMMAND: Command = Command {
     needs_wallet: false,
     usage: "Usage: allora-worker bench [--json] [--runs N] [--csv FILE]\n\n\
             Flags:\n\
-            \x20 --json      print one JSON object: sign_tx_us, train_672_ms, predict_us, evaluate_1000_us, peak_rss_kb\n\
+            \x20 --json      print one JSON object: sign_tx_us, train_672_ms, predict_us, evaluate_1000_us, peak_rss_kb,\n\
+            \x20             burst_5_topics_ms, idle_rss_5_topics_kb\n\
             \x20 --runs N    repetitions of the fast measurements; the median is reported (default 300;\n\
             \x20             training runs N/100 times, at least 3)\n\
             \x20 --csv FILE  train on the newest bars of this CSV instead of synthetic bars\n",
@@ -80,6 +81,19 @@ pub const MEASURES: &[Measure] = &[
         label: "peak resident memory (VmHWM)",
         unit: "KB",
         measure: peak_rss_kb,
+    },
+    // After the peak: these start devnets and workers.
+    Measure {
+        key: "burst_5_topics_ms",
+        label: "5 topics' windows in one block: event → 5th broadcast",
+        unit: "ms",
+        measure: super::bench_topics::burst_5_topics_ms,
+    },
+    Measure {
+        key: "idle_rss_5_topics_kb",
+        label: "idle worker serving 5 topics, trained (VmRSS)",
+        unit: "KB",
+        measure: super::bench_topics::idle_rss_5_topics_kb,
     },
 ];
 

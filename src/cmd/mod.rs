@@ -12,6 +12,7 @@ use crate::logic::wallet::Wallet;
 
 pub mod backtest;
 pub mod bench;
+mod bench_topics;
 pub mod check;
 pub mod demo;
 pub mod devnet;

@@ -566,7 +566,12 @@ fn bench_json_reports_sign_tx_us() {
     let (stdout, stderr) = support::texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let j: Value = serde_json::from_str(&stdout).expect("bench --json prints one JSON object");
-    for key in ["sign_tx_us", "evaluate_1000_us"] {
+    for key in [
+        "sign_tx_us",
+        "evaluate_1000_us",
+        "burst_5_topics_ms",
+        "idle_rss_5_topics_kb",
+    ] {
         assert!(
             j[key].as_f64().is_some_and(|us| us > 0.0),
             "{key}: {stdout}"
