@@ -158,16 +158,17 @@ impl TopicWorker {
         value: f64,
         now: i64,
     ) {
+        let at = self.tag.clone();
         let h = self.config.target_hours as usize;
         let t0 = match sh.client.block_time(nonce as u64) {
             Ok(t) => t.unix_timestamp() / 60 * 60,
-            Err(e) => return log::warn!("WARNING scoring nonce {nonce}: its block time: {e}"),
+            Err(e) => return log::warn!("WARNING scoring nonce {nonce}{at}: its block time: {e}"),
         };
         if t0 + h as i64 * HOUR > now {
             return;
         }
         let Some(s) = score_record::score(series, t0, value, h) else {
-            return log::debug!("nonce {nonce}: the bars do not cover its target yet");
+            return log::debug!("nonce {nonce}{at}: the bars do not cover its target yet");
         };
         let entry = Entry {
             nonce,
@@ -184,7 +185,7 @@ impl TopicWorker {
         logging::event(
             Kind::Score,
             &format!(
-                "nonce {nonce} scored: prediction {value}, truth {:.6}, CZAR {:.4} (zero {:.4}), log10 CZAR {:.4} (zero {:.4}), ZPTAE {:.4} (zero {:.4}), sign {}",
+                "nonce {nonce}{at} scored: prediction {value}, truth {:.6}, CZAR {:.4} (zero {:.4}), log10 CZAR {:.4} (zero {:.4}), ZPTAE {:.4} (zero {:.4}), sign {}",
                 s.truth, s.czar, s.zero_czar, s.log10_czar, s.zero_log10_czar, s.zptae, s.zero_zptae,
                 if s.hit { "hit" } else { "miss" }
             ),

@@ -228,6 +228,7 @@ impl TopicWorker {
 
     /// Records an open window (once per nonce), with its end block if known.
     pub(super) fn open_window(&mut self, nonce: i64, end: Option<u64>) {
+        let at = self.tag.clone();
         let end = end.or_else(|| {
             self.topic
                 .as_ref()
@@ -254,8 +255,10 @@ impl TopicWorker {
         logging::event(
             Kind::WindowOpen,
             &match end {
-                Some(e) => format!("window open for nonce {nonce} (ends at block {e})"),
-                None => format!("window open for nonce {nonce} (its end block is not known yet)"),
+                Some(e) => format!("window open for nonce {nonce}{at} (ends at block {e})"),
+                None => {
+                    format!("window open for nonce {nonce}{at} (its end block is not known yet)")
+                }
             },
             json!({"topic_id": self.id, "nonce": nonce, "window_end": end}),
         );

@@ -81,6 +81,7 @@ impl TopicWorker {
         end: Option<u64>,
         action: &Action,
     ) -> Event {
+        let at = self.tag.clone();
         if end.is_none() {
             return Event::Failed("the window's end block is not known yet".into());
         }
@@ -95,7 +96,7 @@ impl TopicWorker {
                 Err((miss, e)) => {
                     logging::event(
                         Kind::Warning,
-                        &format!("no prediction for nonce {nonce}: {e}"),
+                        &format!("no prediction for nonce {nonce}{at}: {e}"),
                         json!({"topic_id": self.id, "nonce": nonce}),
                     );
                     self.miss_reason.insert(nonce, miss);
@@ -114,6 +115,7 @@ impl TopicWorker {
         end: Option<u64>,
         action: &Action,
     ) -> Event {
+        let at = self.tag.clone();
         let payload = Payload {
             topic_id: self.config.topic_id,
             nonce,
@@ -124,7 +126,7 @@ impl TopicWorker {
         match drive::perform(&mut sh.client, sh.wallet, what, end, action) {
             Some(Ok(event)) => {
                 if let Event::Lost(why) | Event::NotSent(why) | Event::LookupFailed(why) = &event {
-                    log::warn!("WARNING nonce {nonce}: {why}; will look again");
+                    log::warn!("WARNING nonce {nonce}{at}: {why}; will look again");
                 }
                 event
             }
@@ -135,7 +137,7 @@ impl TopicWorker {
                 };
                 logging::event(
                     Kind::Warning,
-                    &format!("nonce {nonce}: {e}; retrying"),
+                    &format!("nonce {nonce}{at}: {e}; retrying"),
                     json!({"topic_id": self.id, "nonce": nonce}),
                 );
                 self.miss_reason.insert(nonce, miss);
@@ -149,13 +151,14 @@ impl TopicWorker {
     }
 
     fn note_broadcast(&mut self, nonce: i64, hash: &str, sequence: u64) {
+        let at = self.tag.clone();
         if let Some(opened) = self.opened_at.remove(&nonce) {
             self.summary.latencies.push(opened.elapsed());
         }
         let value = self.values.get(&nonce).copied().unwrap_or(0.0);
         logging::event(
             Kind::Submission,
-            &format!("broadcasting nonce {nonce} value {value} tx {hash}"),
+            &format!("broadcasting nonce {nonce}{at} value {value} tx {hash}"),
             json!({"topic_id": self.id, "nonce": nonce, "tx_hash": hash, "sequence": sequence}),
         );
     }
@@ -180,6 +183,7 @@ impl TopicWorker {
 
     /// How a nonce ended (its ledger record is written already).
     fn outcome(&mut self, sh: &mut Shared<'_>, nonce: i64, outcome: Outcome) {
+        let at = self.tag.clone();
         match outcome {
             Outcome::Included { tx_hash, height } => self.included(nonce, &tx_hash, height, true),
             Outcome::NotAdmitted { tx_hash, height } => {
@@ -190,7 +194,7 @@ impl TopicWorker {
                 self.counters.submitted += 1;
                 logging::event(
                     Kind::Info,
-                    &format!("nonce {nonce} already has our submission ({how})"),
+                    &format!("nonce {nonce}{at} already has our submission ({how})"),
                     json!({"topic_id": self.id, "nonce": nonce}),
                 );
                 self.finish(nonce, "already submitted");
@@ -227,6 +231,7 @@ impl TopicWorker {
     }
 
     fn included(&mut self, nonce: i64, tx_hash: &str, height: u64, admitted: bool) {
+        let at = self.tag.clone();
         self.counters.submitted += 1;
         self.counters.admitted += u64::from(admitted);
         self.counters.last_success_at = Some(crate::io::clock::now_utc().unix_timestamp());
@@ -238,7 +243,7 @@ impl TopicWorker {
         };
         logging::event(
             Kind::Success,
-            &format!("nonce {nonce} included at height {height} tx {tx_hash}{note}"),
+            &format!("nonce {nonce}{at} included at height {height} tx {tx_hash}{note}"),
             json!({"topic_id": self.id, "nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": admitted}),
         );
         self.finish(nonce, "included");
@@ -246,10 +251,11 @@ impl TopicWorker {
 
     /// Counts a window as missed (the machine recorded `done` already).
     fn missed(&mut self, nonce: i64, why: Miss, detail: &str) {
+        let at = self.tag.clone();
         self.counters.miss(why);
         logging::event(
             Kind::Error,
-            &format!("missed nonce {nonce} ({}): {detail}", why.name()),
+            &format!("missed nonce {nonce}{at} ({}): {detail}", why.name()),
             json!({"topic_id": self.id, "nonce": nonce, "reason": why.name(), "detail": detail}),
         );
         self.finish(nonce, &format!("missed: {}", why.name()));
@@ -268,6 +274,7 @@ impl TopicWorker {
     /// Appends a ledger record; false (and an error event) when it failed,
     /// in which case nothing may be broadcast.
     fn record(&mut self, nonce: i64, stage: Stage) -> bool {
+        let tag = self.tag.clone();
         let at = crate::io::clock::now_utc().unix_timestamp();
         let note = self.score_note(nonce, &stage, at);
         match self.ledger.append(Record { nonce, at, stage }) {
@@ -278,7 +285,7 @@ impl TopicWorker {
             Err(e) => {
                 logging::event(
                     Kind::Error,
-                    &format!("ledger write failed for nonce {nonce}, not broadcasting: {e}"),
+                    &format!("ledger write failed for nonce {nonce}{tag}, not broadcasting: {e}"),
                     json!({"topic_id": self.id, "nonce": nonce}),
                 );
                 false
@@ -333,6 +340,7 @@ impl TopicWorker {
     /// The value for `nonce`: the model (or the hook) on bars up to the
     /// nonce's block time; the explicit fallback only when one is set.
     fn predict(&mut self, sh: &mut Shared<'_>, nonce: i64) -> Result<f64, (Miss, Error)> {
+        let at = self.tag.clone();
         let t0 = match sh.client.block_time(nonce as u64) {
             Ok(t) => t.unix_timestamp() / 60 * 60,
             Err(e) => return Err((Miss::EndpointDown, e)),
@@ -341,7 +349,7 @@ impl TopicWorker {
             Ok((value, source)) => {
                 logging::event(
                     Kind::Prediction,
-                    &format!("nonce {nonce}: predicted {value} ({source})"),
+                    &format!("nonce {nonce}{at}: predicted {value} ({source})"),
                     json!({"topic_id": self.id, "nonce": nonce, "prediction": value, "source": source, "t0": t0}),
                 );
                 self.record(
@@ -356,7 +364,7 @@ impl TopicWorker {
                 Some(v) => {
                     logging::event(
                         Kind::Warning,
-                        &format!("nonce {nonce}: no forecast ({e}); submitting the configured --fallback-value {v}"),
+                        &format!("nonce {nonce}{at}: no forecast ({e}); submitting the configured --fallback-value {v}"),
                         json!({"topic_id": self.id, "nonce": nonce, "prediction": v, "source": "fallback", "reason": e.to_string()}),
                     );
                     Ok(v)

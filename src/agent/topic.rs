@@ -23,6 +23,9 @@ use crate::logic::wallet::Wallet;
 /// One topic's state.
 pub(super) struct TopicWorker {
     pub id: u64,
+    /// `" (topic ID)"` after a nonce in log lines when several topics are
+    /// served; empty with one (its lines as before).
+    pub tag: String,
     /// The configuration narrowed to this topic (`Config::for_topic`).
     pub config: Config,
     /// `TOPIC_<id>_FALLBACK_VALUE`, else `--fallback-value`.
@@ -69,6 +72,10 @@ impl TopicWorker {
         topic_opts.predict_cmd = t.predict_cmd.clone().or(topic_opts.predict_cmd);
         Ok(TopicWorker {
             id: t.id,
+            tag: match base.topics.len() {
+                1 => String::new(),
+                _ => format!(" (topic {})", t.id),
+            },
             fallback_value: t.fallback_value.or(opts.fallback_value),
             forecast: Forecaster::new(&config, &topic_opts),
             score: Scorer::open(&config, wallet)?,
