@@ -413,3 +413,33 @@ fn kill_9_during_bursts_of_five_topics_never_duplicates_or_forgets() {
     }
     assert_eq!(net.stats()["duplicates"], 0, "{}", net.stats());
 }
+
+#[test]
+fn register_and_check_cover_every_configured_topic() {
+    let topics = [67, 69];
+    let (net, mnemonic, addr) = devnet_with(1465, &topics, |c| c.registered.clear());
+    let dir = temp_dir("topics-register");
+    let env = env_for(&net, &mnemonic, &dir, &topics);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = crate::support::run(&dir, &["register", "--yes"], &pairs);
+    let (stdout, stderr) = crate::support::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for t in topics {
+        assert!(
+            stdout.contains(&format!("registered {addr} in topic {t}: tx ")),
+            "{stdout}"
+        );
+    }
+    let out = crate::support::run(&dir, &["check"], &pairs);
+    let (stdout, _) = crate::support::texts(&out);
+    for t in topics {
+        for what in ["topic", "registered", "whitelisted"] {
+            let start = format!("✓ {what} (topic {t}): ");
+            assert!(
+                stdout.lines().any(|l| l.starts_with(&start)),
+                "{start} in {stdout}"
+            );
+        }
+    }
+    assert_eq!(stdout.matches("✓ balance: ").count(), 1, "{stdout}");
+}
