@@ -6,6 +6,7 @@
 #   peak RSS of demo  <= 48 MB = 49152 KB     (BUDGET_DEMO_RSS_KB)
 #   idle worker RSS   <= 16 MB = 16384 KB     (BUDGET_IDLE_RSS_KB), against a devnet; when the
 #                                              binary has a demo subcommand
+#   idle RSS, 5 topics <= 24 MB = 24576 KB    (BUDGET_IDLE_5_TOPICS_RSS_KB), one process, one wallet
 # Peak RSS is /usr/bin/time's %M (whole process, devnet threads included).
 # The cross binaries' budgets (size, glibc floor) are checked by cross/build.sh.
 set -euo pipefail
@@ -25,7 +26,8 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/allora-budget.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 env -i PATH=/usr/bin:/bin HOME="$WORK" /usr/bin/time -f '%M' -o bench.rss \
-    "$BIN" bench --json --runs 300 >/dev/null
+    "$BIN" bench --json --runs 300 >bench.json 2>bench.err || { cat bench.err >&2; fail "bench failed"; }
+printf 'budget: %-28s %s\n' "bench" "$(cat bench.json)"
 printf 'budget: %-28s %10s KB\n' "peak RSS of bench" "$(tail -1 bench.rss)"
 if "$BIN" --help | grep -qE '^  demo '; then
     env -i PATH=/usr/bin:/bin HOME="$WORK" /usr/bin/time -f '%M' -o demo.rss \

@@ -32,7 +32,8 @@ impl Agent<'_> {
             t.state.ws_connected = self.sh.ws_connected;
             t.state.ws_retry_at_ms = self.sh.ws_retry_at_ms;
             t.state.ws_last_frame_ms = self.sh.ws_last_frame_ms;
-            t.state.latest_height = t.state.latest_height.max(self.sh.latest_height);
+            // One chain tip for every topic: the shared one, as last seen.
+            t.state.latest_height = self.sh.latest_height;
             let a = schedule::next(&t.state, t.ledger.state(), now, &self.sh.timers);
             actions.push((i, a));
         }
@@ -87,10 +88,14 @@ impl Agent<'_> {
             Action::WriteStatus => return self.write_status(),
             Action::ConnectWs | Action::Submit(_) | Action::Reconcile(_) | Action::Wait { .. } => {}
         }
-        self.sh.latest_height = self
-            .sh
-            .latest_height
-            .max(self.topics[i].state.latest_height);
+        self.after_topic(i);
+    }
+
+    /// After topic `i` acted: the chain tip it saw is everyone's (each
+    /// topic acts from the shared tip, so this is the newest); status files
+    /// it asked for are written.
+    fn after_topic(&mut self, i: usize) {
+        self.sh.latest_height = self.topics[i].state.latest_height;
         if std::mem::take(&mut self.sh.status_due) {
             self.write_status();
         }
@@ -121,15 +126,9 @@ impl Agent<'_> {
         self.sh.client.set_topic(self.topics[i].id);
         self.sh.client.set_sequence_floor(gate.floor);
         let t = &mut self.topics[i];
-        t.state.latest_height = t.state.latest_height.max(self.sh.latest_height);
+        t.state.latest_height = self.sh.latest_height;
         t.advance(&mut self.sh, nonce, gate.busy);
-        self.sh.latest_height = self
-            .sh
-            .latest_height
-            .max(self.topics[i].state.latest_height);
-        if std::mem::take(&mut self.sh.status_due) {
-            self.write_status();
-        }
+        self.after_topic(i);
     }
 
     /// Steps the machines of windows past their end, in every topic (each

@@ -145,13 +145,19 @@ fn predict_us(input: &Input) -> Result<f64> {
 }
 
 fn peak_rss_kb(_: &Input) -> Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| Error::io("read /proc/self/status", e))?;
+    proc_status_kb("self", "VmHWM")
+}
+
+/// A `kB` line (`VmHWM`, `VmRSS`) of `/proc/{pid}/status`.
+pub(super) fn proc_status_kb(pid: &str, key: &str) -> Result<f64> {
+    let path = format!("/proc/{pid}/status");
+    let status =
+        std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .ok_or_else(|| Error::Decode("no VmHWM in /proc/self/status".into()))
+        .ok_or_else(|| Error::Decode(format!("no {key} in {path}")))
 }
 
 /// The newest 28 days plus the history the features and targets need.

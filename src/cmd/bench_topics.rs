@@ -144,11 +144,5 @@ fn idle_rss(pid: u32, data: &Path) -> Result<f64> {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(2));
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| Error::io("read the worker's /proc status", e))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .ok_or_else(|| Error::Decode("no VmRSS in the worker's /proc status".into()))
+    super::bench::proc_status_kb(&pid.to_string(), "VmRSS")
 }
