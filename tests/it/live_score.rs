@@ -139,7 +139,7 @@ fn submissions_are_scored_once_their_target_passes_and_the_record_survives_resta
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(
         prom.contains(&format!(
-            "allora_worker_score_submissions{{window=\"7d\"}} {}",
+            "allora_worker_score_submissions{{topic=\"67\",window=\"7d\"}} {}",
             week["scored"]
         )),
         "{prom}"

@@ -371,7 +371,7 @@ fn while_the_chain_is_down_at_start_status_metrics_and_heartbeat_still_work() {
     });
     crate::support::wait_for("a heartbeat in the metrics", 30, || {
         let prom = std::fs::read_to_string(&metrics).ok()?;
-        prom.contains("allora_worker_heartbeat_timestamp_seconds ")
+        prom.contains("allora_worker_heartbeat_timestamp_seconds{topic=\"67\"} ")
             .then_some(())
     });
     nix::sys::signal::kill(
