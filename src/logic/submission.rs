@@ -632,6 +632,30 @@ mod tests {
         Event::Answer(answer(codespace, code, raw_log))
     }
 
+    #[test]
+    fn a_sequence_is_unknown_until_checktx_accepts_then_it_is_the_floor() {
+        let mut m = machine(Some(END));
+        assert!(!m.holds_unknown_sequence(10) && m.accepted_sequence(10).is_none());
+        m.on(tick(10)); // Signing
+        assert!(m.holds_unknown_sequence(10));
+        m.on(Event::Signed(tx("A"))); // Sending
+        assert!(m.holds_unknown_sequence(10));
+        m.on(check_answer("", 0, "")); // Following, accepted
+        assert!(!m.holds_unknown_sequence(10));
+        assert_eq!(m.accepted_sequence(10), Some(4));
+        assert_eq!(
+            m.accepted_sequence(END + 1),
+            None,
+            "past its window it cannot land"
+        );
+        let mut lost = machine(Some(END));
+        lost.on(tick(10));
+        lost.on(Event::Signed(tx("B")));
+        lost.on(Event::Lost("dropped".into())); // Following, resend
+        assert!(lost.holds_unknown_sequence(10) && lost.accepted_sequence(10).is_none());
+        assert!(!lost.holds_unknown_sequence(END + 1));
+    }
+
     fn not_found(height: u64, served: bool) -> Event {
         Event::NotFound { height, served }
     }
