@@ -185,6 +185,42 @@ fn block_mode(seed: u64, topics: &[u64]) {
         .map(|t| t["sender"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(senders.len(), 1, "one wallet: {senders:?}");
+    // One sequence: every signed tx of every topic's ledger has its own
+    // (nothing was refused here, so none was signed again), and several
+    // topics' txs were in flight together (included in the same block).
+    let signed: Vec<u64> = ledger_records(&dir)
+        .iter()
+        .filter(|r| r["state"] == "signed")
+        .filter_map(|r| r["sequence"].as_u64())
+        .collect();
+    let distinct: BTreeSet<u64> = signed.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        signed.len(),
+        "a sequence signed twice: {signed:?}"
+    );
+    // In flight together: for some nonce, a second topic's tx was broadcast
+    // before the first one's inclusion was seen (events.jsonl is in order).
+    let events = std::fs::read_to_string(dir.join("logs/events.jsonl")).unwrap();
+    let mut before_success: BTreeMap<i64, (usize, bool)> = BTreeMap::new();
+    for v in events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        let Some(n) = v["data"]["nonce"].as_i64() else {
+            continue;
+        };
+        let e = before_success.entry(n).or_default();
+        match v["event"].as_str() {
+            Some("submission") if !e.1 => e.0 += 1,
+            Some("success") => e.1 = true,
+            _ => {}
+        }
+    }
+    assert!(
+        before_success.values().any(|(sent, _)| *sent >= 2),
+        "no two topics' txs in flight together: {before_success:?}"
+    );
     let reply: Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
     let status = &reply["status"];
     for t in topics {
