@@ -391,6 +391,14 @@ impl Devnet {
         }
     }
 
+    /// Changes every topic's `loss_method` and `output_arity` (tests: the
+    /// chain's topic updated while a worker serves it).
+    pub fn set_topic_fields(&self, loss_method: &str, output_arity: &str) {
+        let mut chain = self.shared.chain();
+        chain.loss_method = loss_method.to_string();
+        chain.output_arity = output_arity.to_string();
+    }
+
     pub fn shutdown(self) {}
 
     fn stop(&mut self) {

@@ -22,6 +22,6 @@ mod support; // shared helpers: the built binary, temp dirs, vector files
 mod systemd; // a fake NOTIFY_SOCKET: READY=1 while waiting for --start-at, watchdog pings while serving
 mod tidy; // module docs, pure src/logic, README names every file and key
 mod topic_params; // topic parameters from the chain: check names the scheduler mode, warns on horizon/loss/labels, an arity the worker cannot encode is refused
-mod topics; // several topics from one process and one wallet: 2 and 5 topics in block mode and 2 in seconds mode, a topic not registered, kill -9 during bursts
+mod topics; // several topics from one process and one wallet: 2 and 5 topics in block mode and 2 in seconds mode, a topic not registered, kill -9 during bursts, register/check per topic, a topic changed on chain
 mod tx; // golden transactions, the verifier's rejections, the sign binary
 mod wallet; // golden wallet vectors, the wallet subcommand

@@ -479,3 +479,32 @@ fn register_and_check_cover_every_configured_topic() {
     }
     assert_eq!(stdout.matches("✓ balance: ").count(), 1, "{stdout}");
 }
+
+#[test]
+fn a_topic_changed_on_chain_is_read_again_and_an_arity_it_cannot_encode_stops_it() {
+    let topics = [67, 69];
+    let (net, mnemonic, addr) = devnet_with(1466, &topics, |_| {});
+    let dir = temp_dir("topics-changed");
+    let env = env_for(&net, &mnemonic, &dir, &topics);
+    let mut child = start(&env, &dir, &["run", "--poll-interval", "1"]);
+    wait_windows(&net, &addr, &topics, 2, 60);
+    let log = || std::fs::read_to_string(dir.join("logs/worker.log")).unwrap_or_default();
+    net.set_topic_fields("mse", "TOPIC_OUTPUT_ARITY_SINGLE");
+    wait_for("the loss change seen", 30, || {
+        log().contains("topic 69 changed on chain").then_some(())
+    });
+    let text = log();
+    assert!(text.contains("loss czar → mse"), "{text}");
+    assert!(text.contains("WARNING topic 69: loss method"), "{text}");
+    net.set_topic_fields("mse", "TOPIC_OUTPUT_ARITY_MULTI");
+    // Every topic refused: the run ends (a topic alone would stop, not the others).
+    let status = wait_for("the worker to exit", 30, || child.0.try_wait().unwrap());
+    assert_ne!(status.code(), Some(0));
+    let text = log();
+    for t in topics {
+        assert!(
+            text.contains(&format!("topic {t} stopped: refusing to submit")),
+            "{text}"
+        );
+    }
+}
