@@ -14,6 +14,7 @@ mod forecast;
 mod score;
 mod steps;
 mod submit;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ use crate::logic::counters::{Counters, Miss};
 use crate::logic::event::Kind;
 use crate::logic::schedule::{self, Action, State, Timers};
 use crate::logic::submission::{Event, Submission};
+use crate::logic::topic_fit::SchedulerMode;
 use crate::logic::wallet::Wallet;
 
 pub use drive::{perform, submit_blocking, REGISTER_TIMEOUT_BLOCKS};
@@ -124,6 +126,14 @@ pub struct Agent<'a> {
     epoch: Instant,
     fatal: Option<Error>,
     last_low_balance_log: Option<Instant>,
+    /// The chain's scheduler, detected by each probe.
+    mode: SchedulerMode,
+    /// The first and the newest block header this process read (block rate).
+    first_header: Option<(u64, OffsetDateTime)>,
+    last_header: Option<(u64, OffsetDateTime)>,
+    /// The sequence of the newest tx this process signed.
+    last_sequence: Option<u64>,
+    last_conflict_log: Option<Instant>,
 }
 
 /// Runs the daemon until a stop request, `--stop-at`, `once` finishing, or
@@ -156,6 +166,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
     while !agent.finished() {
         crate::io::notify::watchdog();
         signals::take_sighup();
+        agent.mark_closed();
         agent.expire_windows();
         let action = schedule::next(
             &agent.state,
@@ -170,6 +181,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
             Action::ConnectWs => agent.connect_ws(),
             Action::CheckWindowStatus => agent.check_window_status(),
             Action::Poll => agent.poll(),
+            Action::CheckClose => agent.check_close(),
             Action::Train => agent.train(),
             Action::Reconcile(nonce) | Action::Submit(nonce) => agent.advance(nonce),
             Action::Heartbeat => agent.heartbeat(),
@@ -233,6 +245,7 @@ impl<'a> Agent<'a> {
             retrain_ms: opts.retrain.as_millis() as u64,
             ws_silence_ms: u64::MAX / 4,
             status_ms: 60_000.min(opts.heartbeat.as_millis() as u64),
+            close_check_ms: 1_000,
         };
         let started_at = clock::now_utc().unix_timestamp();
         Ok(Agent {
@@ -262,6 +275,11 @@ impl<'a> Agent<'a> {
             epoch: Instant::now(),
             fatal: None,
             last_low_balance_log: None,
+            mode: SchedulerMode::Blocks,
+            first_header: None,
+            last_header: None,
+            last_sequence: None,
+            last_conflict_log: None,
         })
     }
 

@@ -77,7 +77,7 @@ impl Agent<'_> {
         if let Some(why) = topic_fit::arity_problem(&topic) {
             return Err(Error::Usage(format!("refusing to submit: {why}")));
         }
-        // Detection only: the submission loop still treats windows as blocks.
+        // Seconds mode: windows close by block time (`windows.rs`).
         let mode = self.client.scheduler_mode().unwrap_or_else(|e| {
             log::warn!("cannot read the scheduler mode ({e}); assuming blocks");
             SchedulerMode::Blocks
@@ -100,7 +100,15 @@ impl Agent<'_> {
             )));
         }
         self.params = Some(self.client.params()?);
-        self.state.latest_height = self.client.latest_height()?;
+        self.mode = mode;
+        // A restarted chain may be lower: the tip is read as it is now.
+        (self.state.latest_height, self.state.block_time) = (0, None);
+        self.refresh_tip()?;
+        self.timers.close_check_ms = self
+            .client
+            .seconds_per_block()
+            .map_or(500, |s| (s * 500.0) as u64)
+            .clamp(100, 1_000);
         log::info!(
             "chain {} emissions {} scheduler {} topic {} ({}): epoch {} {unit}, window {} {unit}",
             self.config.chain_id,
@@ -113,11 +121,15 @@ impl Agent<'_> {
             unit = mode.unit()
         );
         self.topic = Some(topic);
-        let window = self.topic.as_ref().map(|t| t.worker_submission_window);
-        for (nonce, w) in self.state.open.iter_mut() {
-            if w.end_block.is_none() {
-                w.end_block =
-                    window.and_then(|len| crate::logic::schedule::window_end(*nonce, len));
+        self.drop_stale();
+        let unknown: Vec<i64> = (self.state.open.iter())
+            .filter(|(_, w)| w.end_block.is_none() && w.close_at.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        for nonce in unknown {
+            let (end, close_at) = self.window_close(nonce, None);
+            if let Some(w) = self.state.open.get_mut(&nonce) {
+                (w.end_block, w.close_at) = (end, close_at);
             }
         }
         Ok(())
@@ -184,8 +196,8 @@ impl Agent<'_> {
     /// Polls the unfulfilled nonces (the fallback when events are missed).
     pub(super) fn poll(&mut self) {
         self.state.last_poll_ms = Some(self.now_ms());
-        match self.client.latest_height() {
-            Ok(h) => self.state.latest_height = h,
+        match self.refresh_tip() {
+            Ok(_) => {}
             Err(e) => {
                 self.counters.problem = Some(format!("chain unreachable: {e}"));
                 return log::warn!("WARNING latest height: {e}");
@@ -204,24 +216,29 @@ impl Agent<'_> {
         }
     }
 
-    /// Records an open window (once per nonce), with its end block if known.
+    /// Records an open window (once per nonce), with its end block if known
+    /// (seconds mode: its close time; `end`, the event's, is not a height).
     pub(super) fn open_window(&mut self, nonce: i64, end: Option<u64>) {
-        let end = end.or_else(|| {
-            self.topic
-                .as_ref()
-                .and_then(|t| crate::logic::schedule::window_end(nonce, t.worker_submission_window))
-        });
-        if let Some(w) = self.state.open.get_mut(&nonce) {
-            w.end_block = w.end_block.or(end);
+        let known = |w: &Window| w.end_block.is_some() || w.close_at.is_some();
+        if self.summary.nonces.contains_key(&nonce)
+            || self.state.open.get(&nonce).is_some_and(known)
+        {
             return;
         }
-        if self.summary.nonces.contains_key(&nonce) {
+        let (end, close_at) = if self.state.probed {
+            self.window_close(nonce, end)
+        } else {
+            (end.filter(|_| self.mode == SchedulerMode::Blocks), None)
+        };
+        if let Some(w) = self.state.open.get_mut(&nonce) {
+            (w.end_block, w.close_at) = (end, close_at);
             return;
         }
         self.state.open.insert(
             nonce,
             Window {
                 end_block: end,
+                close_at,
                 retry_at_ms: 0,
                 attempts: 0,
             },
@@ -231,11 +248,15 @@ impl Agent<'_> {
         self.counters.last_window = Some(nonce);
         logging::event(
             Kind::WindowOpen,
-            &match end {
-                Some(e) => format!("window open for nonce {nonce} (ends at block {e})"),
-                None => format!("window open for nonce {nonce} (its end block is not known yet)"),
+            &match (end, close_at) {
+                (Some(e), _) => format!("window open for nonce {nonce} (ends at block {e})"),
+                (None, Some(at)) => format!(
+                    "window open for nonce {nonce} (closes at block time {})",
+                    crate::logic::human::unix_rfc3339(at)
+                ),
+                (None, None) => format!("window open for nonce {nonce} (its end is not known yet)"),
             },
-            json!({"nonce": nonce, "window_end": end}),
+            json!({"nonce": nonce, "window_end": end, "close_at": close_at}),
         );
     }
 
@@ -354,10 +375,10 @@ impl Agent<'_> {
         match self.ws.as_mut().map(|ws| ws.next_event(deadline)) {
             Some(Ok(Some(WsEvent::Window(w)))) if w.topic_id == self.config.topic_id => {
                 // The height comes from block headers, never from an event.
-                self.open_window(w.nonce, Some(w.window_end));
-                if let Ok(h) = self.client.latest_height() {
-                    self.state.latest_height = self.state.latest_height.max(h);
+                if let Err(e) = self.refresh_tip() {
+                    log::warn!("WARNING latest block: {e}");
                 }
+                self.open_window(w.nonce, Some(w.window_end));
             }
             Some(Ok(Some(WsEvent::Connected))) => self.state.need_window_status = true,
             Some(Ok(_)) => {}

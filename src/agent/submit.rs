@@ -25,6 +25,7 @@ impl Agent<'_> {
     pub(super) fn advance(&mut self, nonce: i64) {
         let height = self.state.latest_height;
         let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
+        let close_at = self.state.open.get(&nonce).and_then(|w| w.close_at);
         // A tx of another nonce whose window is still open may hold the
         // next sequence: one tx in flight per key.
         let busy = self.subs.iter().any(|(n, s)| {
@@ -63,20 +64,27 @@ impl Agent<'_> {
         let event = match step.action {
             Action::Later(ms) => return self.later(nonce, ms),
             Action::Finish(outcome) => return self.outcome(nonce, outcome),
-            Action::Sign { .. } => self.sign(nonce, end, &step.action),
+            Action::Sign { .. } => self.sign(nonce, close_at, &step.action),
             Action::Broadcast(ref tx) => {
                 self.note_broadcast(nonce, &tx.hash, tx.sequence);
                 self.perform(nonce, end, &step.action)
             }
             Action::Lookup(_) => self.perform(nonce, end, &step.action),
         };
+        if let Event::Signed(tx) = &event {
+            self.note_sequence(nonce, tx.sequence);
+        }
         self.come_back(nonce, event);
     }
 
-    /// Carries out Sign: the prediction first (once per nonce), the balance.
-    fn sign(&mut self, nonce: i64, end: Option<u64>, action: &Action) -> Event {
-        if end.is_none() {
-            return Event::Failed("the window's end block is not known yet".into());
+    /// Carries out Sign: the prediction first (once per nonce), the balance,
+    /// then the chain's tip read again: a window whose end passed meanwhile
+    /// (a halt, a slow prediction) is never signed (`Tick`: the machine
+    /// finishes it as missed). The timeout height from `timeout_for`.
+    fn sign(&mut self, nonce: i64, close_at: Option<i64>, action: &Action) -> Event {
+        let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
+        if self.timeout_for(end, close_at).is_none() {
+            return Event::Failed("the window's end is not known yet".into());
         }
         if !self.values.contains_key(&nonce) {
             if !self.funded() {
@@ -98,7 +106,23 @@ impl Agent<'_> {
                 }
             }
         }
-        self.perform(nonce, end, action)
+        if let Err(e) = self.refresh_tip() {
+            log::warn!("WARNING latest block: {e}");
+        }
+        self.mark_closed();
+        let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
+        let closed = self
+            .state
+            .open
+            .get(&nonce)
+            .is_some_and(|w| crate::logic::schedule::is_past(w, &self.state));
+        if closed {
+            return Event::Tick {
+                height: self.state.latest_height,
+            };
+        }
+        let timeout = self.timeout_for(end, close_at);
+        self.perform(nonce, timeout, action)
     }
 
     fn perform(&mut self, nonce: i64, end: Option<u64>, action: &Action) -> Event {
@@ -174,7 +198,9 @@ impl Agent<'_> {
                 self.included(nonce, &tx_hash, height, false)
             }
             Outcome::Served { how } => {
-                // Our payload is on chain (a tx of ours the LCDs do not index).
+                // Our payload is on chain (a tx of ours the LCDs do not
+                // index), or another signer's with our key.
+                self.note_unsigned_inference(nonce);
                 self.counters.submitted += 1;
                 logging::event(
                     Kind::Info,

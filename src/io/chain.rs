@@ -201,6 +201,11 @@ impl Client {
         }
     }
 
+    /// The worker windows of the epochs the chain lists (seconds mode).
+    pub fn epoch_windows(&mut self) -> Result<Vec<cj::EpochWindow>> {
+        cj::epoch_windows(&self.emissions_get(&format!("/epochs/{}", self.topic_id))?)
+    }
+
     /// Whether the topic is active.
     pub fn topic_active(&mut self) -> Result<bool> {
         cj::flag(

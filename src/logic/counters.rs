@@ -53,6 +53,10 @@ pub struct Counters {
     pub model_trained_at: Option<i64>,
     pub loop_lag_ms: u64,
     pub problem: Option<String>,
+    /// Times evidence showed another signer using this key (issue 13 item 9).
+    pub key_conflicts: u64,
+    /// Ledger entries a restarted chain no longer matches (nonce above its height).
+    pub stale_ledger_entries: u64,
 }
 
 impl Counters {
@@ -97,6 +101,8 @@ impl Counters {
             "model_age_s": self.model_trained_at.map(|t| now - t),
             "loop_lag_ms": self.loop_lag_ms,
             "problem": self.problem,
+            "key_conflicts": self.key_conflicts,
+            "stale_ledger_entries": self.stale_ledger_entries,
         })
     }
 
@@ -167,6 +173,18 @@ impl Counters {
             "counter",
             "Transaction failures by codespace/code.",
             failures,
+        );
+        metric(
+            "key_conflict_total",
+            "counter",
+            "Times the chain showed another signer using this worker's key (sequence moved, or an inference this worker did not sign).",
+            one(self.key_conflicts.to_string()),
+        );
+        metric(
+            "ledger_stale_entries_total",
+            "counter",
+            "Ledger entries the chain no longer matches (a restarted or reset chain), reported and not served.",
+            one(self.stale_ledger_entries.to_string()),
         );
         let last = self.last_success_at.unwrap_or(0);
         metric(

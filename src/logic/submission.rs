@@ -19,6 +19,7 @@
 //! | `Signing` | `Signed(tx)` | `Sending` (first) | record `signed`, `Broadcast(tx)` |
 //! | `Signing` | `Refused` by simulate, terminal | `Done` | `Finish`: nothing broadcast |
 //! | `Signing` | `Failed` | `Idle` | `Later` (backoff) |
+//! | `Signing` | `Tick`, window closed (it passed while predicting) | `Done` | `Finish(Missed)`: nothing signed |
 //! | `Sending` | `Answer` 0 or 19 | `Following` | record `broadcast`, `Later` |
 //! | `Sending` first | `Answer` 32 / 13, budget left | `Signing` | record `refused`, `Sign` |
 //! | `Sending` first | `Answer` 20 (mempool full) | `Following` (resend) | `Later` |
@@ -272,6 +273,10 @@ impl Submission {
 
     fn after_sign(&mut self, event: Event) -> Step {
         match event {
+            Event::Tick { .. } if !self.window_open() => {
+                let reason = "the window closed before its tx was signed".to_string();
+                self.finish(Outcome::Missed { reason })
+            }
             Event::Signed(tx) => {
                 self.failures = 0;
                 self.signed.push(tx.clone());
@@ -701,6 +706,17 @@ mod tests {
             ],
         );
         assert!(s.is_done());
+    }
+
+    #[test]
+    fn a_window_that_closed_while_signing_is_missed_unsigned() {
+        let mut s = machine(None);
+        check(&mut s, &[(tick(10), "sign")]);
+        s.limits.window_end = Some(11);
+        check(&mut s, &[(tick(12), "[done] finish Missed")]);
+        assert!(s.signed.is_empty());
+        let mut open = machine(Some(END));
+        check(&mut open, &[(tick(10), "sign"), (tick(11), "later")]);
     }
 
     /// The double payment of the issue: a lost reply, then a resend of the
