@@ -134,6 +134,8 @@ pub struct Agent<'a> {
     /// The sequence of the newest tx this process signed.
     last_sequence: Option<u64>,
     last_conflict_log: Option<Instant>,
+    /// Ledger nonces already reported as not matching the chain.
+    stale_seen: std::collections::BTreeSet<i64>,
 }
 
 /// Runs the daemon until a stop request, `--stop-at`, `once` finishing, or
@@ -280,6 +282,7 @@ impl<'a> Agent<'a> {
             last_header: None,
             last_sequence: None,
             last_conflict_log: None,
+            stale_seen: Default::default(),
         })
     }
 

@@ -150,26 +150,34 @@ impl Agent<'_> {
     }
 
     /// After a chain restart (lower height, a reset chain): the ledger's
-    /// unfinished nonces above the chain's height are reported in one line,
-    /// counted, and not served.
+    /// nonces above the chain's height no longer match it. Reported in one
+    /// line and counted (each once per process); unfinished ones are not
+    /// served, finished ones stay finished (never signed again).
     pub(super) fn drop_stale(&mut self) {
-        let nonces: Vec<i64> = self.state.open.keys().copied().collect();
-        let stale = window::stale_nonces(&nonces, self.state.latest_height);
-        let (Some(first), Some(last)) = (stale.first(), stale.last()) else {
+        let mut nonces = self.ledger.state().nonces();
+        nonces.extend(self.state.open.keys().copied());
+        nonces.sort_unstable();
+        nonces.dedup();
+        let stale: Vec<i64> = window::stale_nonces(&nonces, self.state.latest_height)
+            .into_iter()
+            .filter(|n| !self.stale_seen.contains(n))
+            .collect();
+        let (Some(first), Some(last)) = (stale.first().copied(), stale.last().copied()) else {
             return;
         };
         self.counters.stale_ledger_entries += stale.len() as u64;
         logging::event(
             Kind::Warning,
             &format!(
-                "ledger: {} unfinished entr{} (nonces {first}…{last}) above the chain's height {}: the chain was restarted or reset; not served, kept in the ledger",
+                "ledger: {} entr{} (nonces {first}…{last}) above the chain's height {}: the chain was restarted or reset; they are not served, and a nonce finished there is not signed again",
                 stale.len(),
                 if stale.len() == 1 { "y" } else { "ies" },
                 self.state.latest_height
             ),
-            json!({"stale": stale, "height": self.state.latest_height}),
+            json!({"stale": stale.len(), "first": first, "last": last, "height": self.state.latest_height}),
         );
         for nonce in stale {
+            self.stale_seen.insert(nonce);
             self.state.open.remove(&nonce);
             self.subs.remove(&nonce);
             self.pending.remove(&nonce);

@@ -226,6 +226,11 @@ impl Ledger {
         }
     }
 
+    /// Every nonce the ledger holds, ascending.
+    pub fn nonces(&self) -> Vec<i64> {
+        self.latest.keys().copied().collect()
+    }
+
     /// Nonces whose transaction may still be pending (reconcile on start).
     pub fn unresolved(&self) -> Vec<i64> {
         self.latest

@@ -2,7 +2,8 @@
 //! ledger, timers, connection state) and the monotonic time, what to do
 //! next. Returns one `Action`; `agent.rs` carries it out and reports back.
 //!
-//! Pure. Chain heights drive windows (a window is open until its end block);
+//! Pure. Chain heights drive windows (a window is open until its end block,
+//! or in seconds mode until the newest block's time reaches its close);
 //! the monotonic clock drives timers and retries, so a wall-clock jump
 //! changes nothing here.
 

@@ -24,3 +24,4 @@ mod tidy; // module docs, pure src/logic, README names every file and key
 mod topic_params; // topic parameters from the chain: check names the scheduler mode, warns on horizon/loss/labels, an arity the worker cannot encode is refused
 mod tx; // golden transactions, the verifier's rejections, the sign binary
 mod wallet; // golden wallet vectors, the wallet subcommand
+mod windows; // where windows end: seconds-mode close by block time, halt and resume, a restart on --state and a fresh chain, the same key elsewhere

@@ -1,0 +1,390 @@
+//! Where windows end, against the devnet (issue 13 items 8 and 9, issue 16
+//! item 4): the seconds scheduler served one included tx per nonce; a
+//! window whose close passed by block time during a `halt:SECS` counted
+//! `late` within one block, never signed; a devnet restarted on `--state`
+//! and then started fresh (no double payment, open windows served, stale
+//! ledger entries reported once and counted); another signer with the same
+//! key reported once, not fought over. Each test shows its fault landed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Child;
+
+use base64::Engine;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use allora_worker::devnet::scheduler::Scheduler;
+use allora_worker::devnet::{self, Devnet, DevnetConfig, Fault};
+use allora_worker::logic::emissions::Emissions;
+use allora_worker::logic::tx::{self, TxParams};
+
+use crate::support::{bin, devnet_env, spawn_quiet, temp_dir, wait_for};
+
+const FUNDS: u128 = 1_000_000_000_000_000_000_000;
+
+fn config(seed: u64, tweak: impl FnOnce(&mut DevnetConfig)) -> (DevnetConfig, String, String) {
+    let (mnemonic, wallet) = devnet::throwaway_wallet(seed).unwrap();
+    let addr = wallet.address().to_string();
+    let mut cfg = DevnetConfig {
+        block_ms: 200,
+        epoch_blocks: 10,
+        window_blocks: 8,
+        genesis: vec![(addr.clone(), FUNDS)],
+        registered: vec![addr.clone()],
+        ..DevnetConfig::default()
+    };
+    tweak(&mut cfg);
+    (cfg, mnemonic.expose().clone(), addr)
+}
+
+fn get(base: &str, path: &str) -> Value {
+    let mut reply = ureq::get(format!("{base}{path}")).call().expect(path);
+    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).expect("JSON")
+}
+
+/// Insert txs of `sender` per nonce: (broadcast, included).
+fn inserts(net: &Devnet, sender: &str) -> BTreeMap<i64, (u64, u64)> {
+    let mut out: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    let all = get(&net.base_url(), "/devnet/txs");
+    for t in all.as_array().unwrap().iter() {
+        if t["kind"] == "insert" && t["sender"] == sender {
+            let e = out.entry(t["nonce"].as_i64().unwrap_or(-1)).or_default();
+            e.0 += 1;
+            e.1 += u64::from(t["height"].is_u64() && t["code"] == 0);
+        }
+    }
+    out
+}
+
+fn included(net: &Devnet, sender: &str) -> usize {
+    inserts(net, sender)
+        .values()
+        .filter(|(_, i)| *i > 0)
+        .count()
+}
+
+fn assert_never_twice(net: &Devnet, sender: &str) {
+    let sent = inserts(net, sender);
+    assert!(
+        sent.values().all(|(b, i)| *b == 1 && *i <= 1),
+        "one tx per nonce, never a second fee: {sent:?}"
+    );
+    assert_eq!(net.stats()["duplicates"], 0);
+}
+
+fn fired(net: &Devnet, fault: &str) -> u64 {
+    net.stats()["faults_fired"][fault].as_u64().unwrap_or(0)
+}
+
+fn events(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("logs/events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn log_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("logs/worker.log")).unwrap_or_default()
+}
+
+fn status(dir: &Path) -> Value {
+    std::fs::read_to_string(dir.join("data/status.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn stop(child: &mut Child) {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = wait_for("the worker to exit", 10, || child.try_wait().unwrap());
+    assert_eq!(status.code(), Some(0));
+}
+
+fn run(env: &[(String, String)], dir: &Path) -> Child {
+    spawn_quiet(&bin(), &["run", "--poll-interval", "1"], env, dir)
+}
+
+/// Seconds mode (2 s windows every 3 s of block time): windows are served
+/// one included tx each; then the prediction of one window is held (a
+/// `--predict-cmd` that waits on a gate file) while `halt:3` stops the
+/// chain, so the first block after the halt closes the window by time: the
+/// worker counts it `late` within one block and never signs it; after the
+/// halt it serves the next windows again.
+#[test]
+fn seconds_windows_are_served_and_one_closed_by_a_halt_is_late_unsigned() {
+    let (cfg, mnemonic, addr) = config(1400, |c| {
+        c.scheduler = Scheduler::Seconds {
+            epoch_secs: 3,
+            window_secs: 2,
+        };
+    });
+    let net = Devnet::start(cfg).unwrap();
+    let dir = temp_dir("windows-seconds");
+    let gate = dir.join("gate");
+    let script = dir.join("predict.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch '{d}/started-'\"$1\"\nwhile [ -e '{g}' ]; do sleep 0.02; done\necho 0.0012\n",
+            d = dir.display(),
+            g = gate.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = devnet_env(&net, &mnemonic, &dir, &[]);
+    let mut child = spawn_quiet(
+        &bin(),
+        &[
+            "run",
+            "--poll-interval",
+            "1",
+            "--predict-cmd",
+            &script.display().to_string(),
+        ],
+        &env,
+        &dir,
+    );
+    wait_for("2 seconds-mode windows served", 40, || {
+        (included(&net, &addr) >= 2).then_some(())
+    });
+    std::fs::write(&gate, "").unwrap();
+    let served = inserts(&net, &addr).keys().copied().max().unwrap_or(0);
+    let held: i64 = wait_for("a prediction held at the gate", 20, || {
+        std::fs::read_dir(&dir).ok()?.flatten().find_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix("started-")?
+                .parse()
+                .ok()
+                .filter(|n| *n > served)
+        })
+    });
+    net.inject(Fault::Halt(3));
+    assert_eq!(fired(&net, "halt"), 1, "the halt landed");
+    let epochs = "/emissions/v10/epochs/67";
+    let closed_at: u64 = wait_for("the held window closed by time", 20, || {
+        let list = get(&net.base_url(), epochs);
+        let e = list["epochs"]
+            .as_array()?
+            .iter()
+            .find(|e| e["start_block_height"].as_str() == Some(&held.to_string()))?;
+        (e["state"] == "WAITING_GROUND_TRUTH").then(|| net.height())
+    });
+    std::fs::remove_file(&gate).unwrap();
+    let counted_at = wait_for("the held window counted late", 20, || {
+        events(&dir)
+            .iter()
+            .any(|e| {
+                e["event"] == "error" && e["data"]["nonce"] == held && e["data"]["reason"] == "late"
+            })
+            .then(|| net.height())
+    });
+    assert!(
+        counted_at <= closed_at + 1,
+        "closed by block {closed_at}, counted late at {counted_at}"
+    );
+    wait_for("2 windows served after the halt", 40, || {
+        let after = inserts(&net, &addr)
+            .iter()
+            .filter(|(n, (_, i))| **n > held && *i > 0)
+            .count();
+        (after >= 2).then_some(())
+    });
+    stop(&mut child);
+    assert!(
+        !inserts(&net, &addr).contains_key(&held),
+        "nothing broadcast for the late window"
+    );
+    let ledger = std::fs::read_dir(dir.join("data"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ledger-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(
+        !ledger.lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or(Value::Null);
+            v["nonce"] == held && v["state"] == "signed"
+        }),
+        "nothing signed for the late window"
+    );
+    assert_never_twice(&net, &addr);
+    let s = status(&dir);
+    assert!(s["missed"]["late"].as_u64() >= Some(1), "{s}");
+    assert!(
+        log_text(&dir).contains("closes at block time"),
+        "windows read as times"
+    );
+}
+
+/// A devnet restarted on its `--state` file on the same port is the same
+/// chain: the worker (kept running) pays no second fee and serves the
+/// windows opened after the restart. Then a devnet started fresh (no state,
+/// its height 40 blocks lower): the ledger's entries above its height are
+/// reported in one line and counted (and never signed again), and its
+/// windows past them are served.
+#[test]
+fn a_restart_on_the_state_file_and_a_fresh_chain_are_served() {
+    let state_dir = temp_dir("windows-state");
+    let (cfg, mnemonic, addr) = config(1402, |c| {
+        c.state_file = Some(state_dir.join("chain.json"));
+    });
+    let net = Devnet::start(cfg.clone()).unwrap();
+    let port: u16 = net.base_url().rsplit(':').next().unwrap().parse().unwrap();
+    let cfg = DevnetConfig { port, ..cfg };
+    let dir = temp_dir("windows-restart");
+    let env = devnet_env(&net, &mnemonic, &dir, &[]);
+    let mut child = run(&env, &dir);
+    wait_for("2 windows served", 40, || {
+        (included(&net, &addr) >= 2).then_some(())
+    });
+    let before = inserts(&net, &addr);
+    let stopped_at = net.height();
+    net.shutdown();
+    let net = wait_for("the devnet restarted on its state file", 10, || {
+        Devnet::start(cfg.clone()).ok()
+    });
+    assert!(net.height() >= stopped_at, "the same chain continues");
+    wait_for("2 windows served after the restart", 40, || {
+        let after = inserts(&net, &addr)
+            .iter()
+            .filter(|(n, (_, i))| !before.contains_key(n) && *i > 0)
+            .count();
+        (after >= 2).then_some(())
+    });
+    assert_never_twice(&net, &addr);
+    let old_height = net.height();
+    net.shutdown();
+    let fresh = DevnetConfig {
+        state_file: None,
+        start_height: old_height - 40,
+        ..cfg
+    };
+    let net = wait_for("a fresh devnet on the same port", 10, || {
+        Devnet::start(fresh.clone()).ok()
+    });
+    assert!(net.height() + 20 < old_height, "the fresh chain is lower");
+    let served_before = old_height as i64;
+    wait_for(
+        "2 windows past the old ones served on the fresh chain",
+        40,
+        || {
+            let fresh = inserts(&net, &addr)
+                .iter()
+                .filter(|(n, (_, i))| **n > served_before && *i > 0)
+                .count();
+            (fresh >= 2).then_some(())
+        },
+    );
+    stop(&mut child);
+    let reported: Vec<Value> = events(&dir)
+        .into_iter()
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("above the chain's height"))
+        })
+        .collect();
+    assert_eq!(reported.len(), 1, "one line: {reported:?}");
+    let stale = reported[0]["data"]["stale"].as_u64().unwrap_or(0);
+    assert!(stale >= 1, "{reported:?}");
+    assert_eq!(status(&dir)["stale_ledger_entries"].as_u64(), Some(stale));
+    assert_never_twice(&net, &addr);
+}
+
+/// A second signer with the same mnemonic (the library's own signing, from
+/// the test) moves the account sequence between two windows: the worker
+/// logs one ERROR naming the evidence, sets `problem` in `status.json` and
+/// the metric, and keeps serving (one tx per nonce, no sequence fight).
+#[test]
+fn another_signer_with_the_same_key_is_reported_once() {
+    let (cfg, mnemonic, addr) = config(1403, |_| {});
+    let net = Devnet::start(cfg).unwrap();
+    let (_, wallet) = devnet::throwaway_wallet(1403).unwrap();
+    let dir = temp_dir("windows-conflict");
+    let metrics = dir.join("metrics.prom");
+    let env = devnet_env(&net, &mnemonic, &dir, &[]);
+    let mut child = spawn_quiet(
+        &bin(),
+        &[
+            "run",
+            "--poll-interval",
+            "1",
+            "--metrics-file",
+            &metrics.display().to_string(),
+        ],
+        &env,
+        &dir,
+    );
+    wait_for("2 windows served", 40, || {
+        (included(&net, &addr) >= 2).then_some(())
+    });
+    let base = net.base_url();
+    let account = get(&base, &format!("/cosmos/auth/v1beta1/account_info/{addr}"));
+    let number: u64 = account["info"]["account_number"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sequence: u64 = account["info"]["sequence"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for s in sequence..sequence + 2 {
+        let params = TxParams {
+            chain_id: "devnet-1".into(),
+            account_number: number,
+            sequence: s,
+            gas_limit: 300_000,
+            fee_amount: 3_000_000,
+            memo: String::new(),
+            timeout_height: 0,
+            emissions: Emissions::V10,
+        };
+        let signed = tx::register_tx(&wallet, 67, &params).unwrap();
+        let body = serde_json::json!({"tx_bytes": base64::engine::general_purpose::STANDARD.encode(&signed.tx_raw), "mode": "BROADCAST_MODE_SYNC"});
+        let mut r = ureq::post(format!("{base}/cosmos/tx/v1beta1/txs"))
+            .send_json(&body)
+            .unwrap();
+        let r: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(r["tx_response"]["code"], 0, "{r}");
+    }
+    let moved = sequence + 2;
+    wait_for("the other signer's txs included", 10, || {
+        let a = get(&base, &format!("/cosmos/auth/v1beta1/account_info/{addr}"));
+        (a["info"]["sequence"].as_str()? == moved.to_string()).then_some(())
+    });
+    let served = included(&net, &addr);
+    wait_for("3 more windows served", 40, || {
+        (included(&net, &addr) >= served + 3).then_some(())
+    });
+    stop(&mut child);
+    let errors: Vec<String> = log_text(&dir)
+        .lines()
+        .filter(|l| l.contains("another signer uses this worker's key"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "one ERROR: {errors:?}");
+    assert!(
+        errors[0].contains("ERROR") && errors[0].contains("sequence moved"),
+        "{errors:?}"
+    );
+    let s = status(&dir);
+    assert!(
+        s["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("another signer")),
+        "{s}"
+    );
+    assert_eq!(s["key_conflicts"], 1, "{s}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("allora_worker_key_conflict_total 1"),
+        "{text}"
+    );
+    assert_never_twice(&net, &addr);
+}
