@@ -103,8 +103,27 @@ fn stop(child: &mut Child) {
     assert_eq!(status.code(), Some(0));
 }
 
-fn run(env: &[(String, String)], dir: &Path) -> Child {
-    spawn_quiet(&bin(), &["run", "--poll-interval", "1"], env, dir)
+/// `run --poll-interval 1` plus `extra` flags, until `stop`.
+fn run(env: &[(String, String)], dir: &Path, extra: &[&str]) -> Child {
+    let mut args = vec!["run", "--poll-interval", "1"];
+    args.extend_from_slice(extra);
+    spawn_quiet(&bin(), &args, env, dir)
+}
+
+/// Waits until `n` nonces of `addr` have an included insert tx.
+fn served(net: &Devnet, addr: &str, n: usize, what: &str) {
+    served_where(net, addr, n, what, |_| true);
+}
+
+/// Waits until `n` nonces of `addr` that `keep` selects have an included insert tx.
+fn served_where(net: &Devnet, addr: &str, n: usize, what: &str, keep: impl Fn(i64) -> bool) {
+    wait_for(what, 40, || {
+        let done = inserts(net, addr)
+            .iter()
+            .filter(|(nonce, (_, i))| keep(**nonce) && *i > 0)
+            .count();
+        (done >= n).then_some(())
+    });
 }
 
 /// Seconds mode (2 s windows every 3 s of block time): windows are served
@@ -136,30 +155,21 @@ fn seconds_windows_are_served_and_one_closed_by_a_halt_is_late_unsigned() {
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let env = devnet_env(&net, &mnemonic, &dir, &[]);
-    let mut child = spawn_quiet(
-        &bin(),
-        &[
-            "run",
-            "--poll-interval",
-            "1",
-            "--predict-cmd",
-            &script.display().to_string(),
-        ],
+    let mut child = run(
         &env,
         &dir,
+        &["--predict-cmd", &script.display().to_string()],
     );
-    wait_for("2 seconds-mode windows served", 40, || {
-        (included(&net, &addr) >= 2).then_some(())
-    });
+    served(&net, &addr, 2, "2 seconds-mode windows served");
     std::fs::write(&gate, "").unwrap();
-    let served = inserts(&net, &addr).keys().copied().max().unwrap_or(0);
+    let last = inserts(&net, &addr).keys().copied().max().unwrap_or(0);
     let held: i64 = wait_for("a prediction held at the gate", 20, || {
         std::fs::read_dir(&dir).ok()?.flatten().find_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
             name.strip_prefix("started-")?
                 .parse()
                 .ok()
-                .filter(|n| *n > served)
+                .filter(|n| *n > last)
         })
     });
     net.inject(Fault::Halt(3));
@@ -186,12 +196,8 @@ fn seconds_windows_are_served_and_one_closed_by_a_halt_is_late_unsigned() {
         counted_at <= closed_at + 1,
         "closed by block {closed_at}, counted late at {counted_at}"
     );
-    wait_for("2 windows served after the halt", 40, || {
-        let after = inserts(&net, &addr)
-            .iter()
-            .filter(|(n, (_, i))| **n > held && *i > 0)
-            .count();
-        (after >= 2).then_some(())
+    served_where(&net, &addr, 2, "2 windows served after the halt", |n| {
+        n > held
     });
     stop(&mut child);
     assert!(
@@ -237,10 +243,8 @@ fn a_restart_on_the_state_file_and_a_fresh_chain_are_served() {
     let cfg = DevnetConfig { port, ..cfg };
     let dir = temp_dir("windows-restart");
     let env = devnet_env(&net, &mnemonic, &dir, &[]);
-    let mut child = run(&env, &dir);
-    wait_for("2 windows served", 40, || {
-        (included(&net, &addr) >= 2).then_some(())
-    });
+    let mut child = run(&env, &dir, &[]);
+    served(&net, &addr, 2, "2 windows served");
     let before = inserts(&net, &addr);
     let stopped_at = net.height();
     net.shutdown();
@@ -248,12 +252,8 @@ fn a_restart_on_the_state_file_and_a_fresh_chain_are_served() {
         Devnet::start(cfg.clone()).ok()
     });
     assert!(net.height() >= stopped_at, "the same chain continues");
-    wait_for("2 windows served after the restart", 40, || {
-        let after = inserts(&net, &addr)
-            .iter()
-            .filter(|(n, (_, i))| !before.contains_key(n) && *i > 0)
-            .count();
-        (after >= 2).then_some(())
+    served_where(&net, &addr, 2, "2 windows served after the restart", |n| {
+        !before.contains_key(&n)
     });
     assert_never_twice(&net, &addr);
     let old_height = net.height();
@@ -267,18 +267,10 @@ fn a_restart_on_the_state_file_and_a_fresh_chain_are_served() {
         Devnet::start(fresh.clone()).ok()
     });
     assert!(net.height() + 20 < old_height, "the fresh chain is lower");
-    let served_before = old_height as i64;
-    wait_for(
-        "2 windows past the old ones served on the fresh chain",
-        40,
-        || {
-            let fresh = inserts(&net, &addr)
-                .iter()
-                .filter(|(n, (_, i))| **n > served_before && *i > 0)
-                .count();
-            (fresh >= 2).then_some(())
-        },
-    );
+    let old_nonces = old_height as i64;
+    served_where(&net, &addr, 2, "2 windows served on the fresh chain", |n| {
+        n > old_nonces
+    });
     stop(&mut child);
     let reported: Vec<Value> = events(&dir)
         .into_iter()
@@ -307,21 +299,12 @@ fn another_signer_with_the_same_key_is_reported_once() {
     let dir = temp_dir("windows-conflict");
     let metrics = dir.join("metrics.prom");
     let env = devnet_env(&net, &mnemonic, &dir, &[]);
-    let mut child = spawn_quiet(
-        &bin(),
-        &[
-            "run",
-            "--poll-interval",
-            "1",
-            "--metrics-file",
-            &metrics.display().to_string(),
-        ],
+    let mut child = run(
         &env,
         &dir,
+        &["--metrics-file", &metrics.display().to_string()],
     );
-    wait_for("2 windows served", 40, || {
-        (included(&net, &addr) >= 2).then_some(())
-    });
+    served(&net, &addr, 2, "2 windows served");
     let base = net.base_url();
     let account = get(&base, &format!("/cosmos/auth/v1beta1/account_info/{addr}"));
     let number: u64 = account["info"]["account_number"]
@@ -358,10 +341,8 @@ fn another_signer_with_the_same_key_is_reported_once() {
         let a = get(&base, &format!("/cosmos/auth/v1beta1/account_info/{addr}"));
         (a["info"]["sequence"].as_str()? == moved.to_string()).then_some(())
     });
-    let served = included(&net, &addr);
-    wait_for("3 more windows served", 40, || {
-        (included(&net, &addr) >= served + 3).then_some(())
-    });
+    let before = included(&net, &addr);
+    served(&net, &addr, before + 3, "3 more windows served");
     stop(&mut child);
     let errors: Vec<String> = log_text(&dir)
         .lines()
