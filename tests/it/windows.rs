@@ -58,13 +58,6 @@ fn inserts(net: &Devnet, sender: &str) -> BTreeMap<i64, (u64, u64)> {
     out
 }
 
-fn included(net: &Devnet, sender: &str) -> usize {
-    inserts(net, sender)
-        .values()
-        .filter(|(_, i)| *i > 0)
-        .count()
-}
-
 fn assert_never_twice(net: &Devnet, sender: &str) {
     let sent = inserts(net, sender);
     assert!(
@@ -126,6 +119,34 @@ fn served_where(net: &Devnet, addr: &str, n: usize, what: &str, keep: impl Fn(i6
     });
 }
 
+/// A `--predict-cmd` script that touches `started-NONCE` in `dir`, then
+/// waits while the gate file exists: (script, gate).
+fn gated_predict(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let gate = dir.join("gate");
+    let script = dir.join("predict.sh");
+    let text = format!(
+        "#!/bin/sh\ntouch '{d}/started-'\"$1\"\nwhile [ -e '{g}' ]; do sleep 0.02; done\necho 0.0012\n",
+        d = dir.display(),
+        g = gate.display()
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (script, gate)
+}
+
+/// The nonce above `last` whose prediction the gate holds.
+fn held_nonce(dir: &Path, last: i64) -> i64 {
+    wait_for("a prediction held at the gate", 20, || {
+        std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix("started-")?
+                .parse()
+                .ok()
+                .filter(|n| *n > last)
+        })
+    })
+}
+
 /// Seconds mode (2 s windows every 3 s of block time): windows are served
 /// one included tx each; then the prediction of one window is held (a
 /// `--predict-cmd` that waits on a gate file) while `halt:3` stops the
@@ -142,18 +163,7 @@ fn seconds_windows_are_served_and_one_closed_by_a_halt_is_late_unsigned() {
     });
     let net = Devnet::start(cfg).unwrap();
     let dir = temp_dir("windows-seconds");
-    let gate = dir.join("gate");
-    let script = dir.join("predict.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ntouch '{d}/started-'\"$1\"\nwhile [ -e '{g}' ]; do sleep 0.02; done\necho 0.0012\n",
-            d = dir.display(),
-            g = gate.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (script, gate) = gated_predict(&dir);
     let env = devnet_env(&net, &mnemonic, &dir, &[]);
     let mut child = run(
         &env,
@@ -163,15 +173,7 @@ fn seconds_windows_are_served_and_one_closed_by_a_halt_is_late_unsigned() {
     served(&net, &addr, 2, "2 seconds-mode windows served");
     std::fs::write(&gate, "").unwrap();
     let last = inserts(&net, &addr).keys().copied().max().unwrap_or(0);
-    let held: i64 = wait_for("a prediction held at the gate", 20, || {
-        std::fs::read_dir(&dir).ok()?.flatten().find_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.strip_prefix("started-")?
-                .parse()
-                .ok()
-                .filter(|n| *n > last)
-        })
-    });
+    let held = held_nonce(&dir, last);
     net.inject(Fault::Halt(3));
     assert_eq!(fired(&net, "halt"), 1, "the halt landed");
     let epochs = "/emissions/v10/epochs/67";
@@ -288,61 +290,67 @@ fn a_restart_on_the_state_file_and_a_fresh_chain_are_served() {
 }
 
 /// A second signer with the same mnemonic (the library's own signing, from
-/// the test) moves the account sequence between two windows: the worker
-/// logs one ERROR naming the evidence, sets `problem` in `status.json` and
-/// the metric, and keeps serving (one tx per nonce, no sequence fight).
+/// the test) submits for a nonce while the worker's prediction for it is
+/// held at a gate: the chain then shows an inference by our address the
+/// worker never signed, and the account sequence moved past our last tx.
+/// The worker logs one ERROR naming the evidence, sets `problem` in
+/// `status.json` and the metric, never broadcasts for that nonce, and keeps
+/// serving (one tx per nonce, no sequence fight).
 #[test]
 fn another_signer_with_the_same_key_is_reported_once() {
-    let (cfg, mnemonic, addr) = config(1403, |_| {});
+    let (cfg, mnemonic, addr) = config(1403, |c| {
+        (c.epoch_blocks, c.window_blocks) = (20, 18);
+    });
     let net = Devnet::start(cfg).unwrap();
     let (_, wallet) = devnet::throwaway_wallet(1403).unwrap();
     let dir = temp_dir("windows-conflict");
     let metrics = dir.join("metrics.prom");
+    let (script, gate) = gated_predict(&dir);
     let env = devnet_env(&net, &mnemonic, &dir, &[]);
-    let mut child = run(
-        &env,
-        &dir,
-        &["--metrics-file", &metrics.display().to_string()],
-    );
+    let flags = [
+        "--metrics-file",
+        &metrics.display().to_string(),
+        "--predict-cmd",
+        &script.display().to_string(),
+    ];
+    let mut child = run(&env, &dir, &flags);
     served(&net, &addr, 2, "2 windows served");
+    std::fs::write(&gate, "").unwrap();
+    let last = inserts(&net, &addr).keys().copied().max().unwrap_or(0);
+    let held = held_nonce(&dir, last);
     let base = net.base_url();
-    let account = get(&base, &format!("/cosmos/auth/v1beta1/account_info/{addr}"));
-    let number: u64 = account["info"]["account_number"]
-        .as_str()
-        .unwrap()
-        .parse()
+    let account_path = format!("/cosmos/auth/v1beta1/account_info/{addr}");
+    let account = get(&base, &account_path);
+    let field = |k: &str| -> u64 { account["info"][k].as_str().unwrap().parse().unwrap() };
+    let params = TxParams {
+        chain_id: "devnet-1".into(),
+        account_number: field("account_number"),
+        sequence: field("sequence"),
+        gas_limit: 300_000,
+        fee_amount: 3_000_000,
+        memo: String::new(),
+        timeout_height: 0,
+        emissions: Emissions::V10,
+    };
+    let payload = tx::Payload {
+        topic_id: 67,
+        nonce: held,
+        value: 0.002,
+        forecasts: Vec::new(),
+    };
+    let signed = tx::insert_payload_tx(&wallet, &payload, &params).unwrap();
+    let tx_bytes = base64::engine::general_purpose::STANDARD.encode(&signed.tx_raw);
+    let body = serde_json::json!({"tx_bytes": tx_bytes, "mode": "BROADCAST_MODE_SYNC"});
+    let mut r = ureq::post(format!("{base}/cosmos/tx/v1beta1/txs"))
+        .send_json(&body)
         .unwrap();
-    let sequence: u64 = account["info"]["sequence"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    for s in sequence..sequence + 2 {
-        let params = TxParams {
-            chain_id: "devnet-1".into(),
-            account_number: number,
-            sequence: s,
-            gas_limit: 300_000,
-            fee_amount: 3_000_000,
-            memo: String::new(),
-            timeout_height: 0,
-            emissions: Emissions::V10,
-        };
-        let signed = tx::register_tx(&wallet, 67, &params).unwrap();
-        let body = serde_json::json!({"tx_bytes": base64::engine::general_purpose::STANDARD.encode(&signed.tx_raw), "mode": "BROADCAST_MODE_SYNC"});
-        let mut r = ureq::post(format!("{base}/cosmos/tx/v1beta1/txs"))
-            .send_json(&body)
-            .unwrap();
-        let r: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-        assert_eq!(r["tx_response"]["code"], 0, "{r}");
-    }
-    let moved = sequence + 2;
-    wait_for("the other signer's txs included", 10, || {
-        let a = get(&base, &format!("/cosmos/auth/v1beta1/account_info/{addr}"));
-        (a["info"]["sequence"].as_str()? == moved.to_string()).then_some(())
+    let r: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(r["tx_response"]["code"], 0, "{r}");
+    wait_for("the other signer's payload included", 10, || {
+        (inserts(&net, &addr).get(&held)?.1 == 1).then_some(())
     });
-    let before = included(&net, &addr);
-    served(&net, &addr, before + 3, "3 more windows served");
+    std::fs::remove_file(&gate).unwrap();
+    served_where(&net, &addr, 2, "2 more windows served", |n| n > held);
     stop(&mut child);
     let errors: Vec<String> = log_text(&dir)
         .lines()
@@ -351,7 +359,8 @@ fn another_signer_with_the_same_key_is_reported_once() {
         .collect();
     assert_eq!(errors.len(), 1, "one ERROR: {errors:?}");
     assert!(
-        errors[0].contains("ERROR") && errors[0].contains("sequence moved"),
+        errors[0].contains("ERROR")
+            && errors[0].contains(&format!("nonce {held}, which this worker never signed")),
         "{errors:?}"
     );
     let s = status(&dir);
@@ -361,11 +370,19 @@ fn another_signer_with_the_same_key_is_reported_once() {
             .is_some_and(|p| p.contains("another signer")),
         "{s}"
     );
-    assert_eq!(s["key_conflicts"], 1, "{s}");
+    assert_eq!(
+        s["key_conflicts"], 2,
+        "the inference, then the moved sequence: {s}"
+    );
     let text = std::fs::read_to_string(&metrics).unwrap();
     assert!(
-        text.contains("allora_worker_key_conflict_total 1"),
+        text.contains("allora_worker_key_conflict_total 2"),
         "{text}"
+    );
+    assert_eq!(
+        inserts(&net, &addr)[&held],
+        (1, 1),
+        "the worker sent nothing for {held}"
     );
     assert_never_twice(&net, &addr);
 }
