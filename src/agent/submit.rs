@@ -230,7 +230,9 @@ impl Agent<'_> {
             }
             Outcome::Dropped { reason, redetect } => {
                 if redetect {
+                    // The emissions version and the scheduler mode alike.
                     self.client.redetect();
+                    self.state.probed = false;
                 }
                 self.missed(nonce, Miss::TxRejected, &reason);
             }
