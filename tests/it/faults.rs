@@ -267,9 +267,10 @@ fn ledger_records(path: &Path) -> Vec<Record> {
 /// b796a36 left (nonces 10 and 20 included, nonce 30 signed and broadcast,
 /// killed before its outcome; see tests/data/ledger-b796a36/README.md) with
 /// its ledger writes failing at first. While they fail it looks nonce 30's
-/// hash up once per poll (no spin on chain queries); once they work it
-/// adopts and resolves nonce 30 with the bytes signed by the old binary, and
-/// no nonce recorded as signed there is ever signed again.
+/// hash up once per poll and resends the old bytes; once they land, the
+/// outcome record is retried once per poll with no chain query (no spin);
+/// once writes work it records nonce 30 resolved by the old binary's tx,
+/// and no nonce recorded as signed there is ever signed again.
 #[test]
 fn an_old_ledger_is_adopted_and_a_failing_write_waits_for_the_next_poll() {
     let (_one, logs) = in_process();
@@ -280,6 +281,7 @@ fn an_old_ledger_is_adopted_and_a_failing_write_waits_for_the_next_poll() {
     std::fs::copy(data.join(OLD_LEDGER), &ledger_path).unwrap();
     let state = dir.join("devnet-state.json");
     std::fs::copy(data.join("devnet-state.json"), &state).unwrap();
+    let old_lines = ledger_records(&ledger_path).len();
     let old = Ledger::from_records(ledger_records(&ledger_path));
     assert_eq!(old.unresolved(), vec![30], "the old ledger as written");
     let (_, wallet) = devnet::throwaway_wallet(1440).unwrap();
@@ -294,31 +296,50 @@ fn an_old_ledger_is_adopted_and_a_failing_write_waits_for_the_next_poll() {
     })
     .unwrap();
     assert_eq!(net.height(), 30, "restored where b796a36's run stopped");
-    // The chain halts so that nonce 30's window stays open while the ledger fails.
-    net.inject(Fault::Halt(5));
+    // A short halt: nonce 30's tx is followed (and resent) while the ledger
+    // fails, then lands while it still fails.
+    net.inject(Fault::Halt(3));
     LEDGER_FULL.store(true, Ordering::SeqCst);
+    let lookups = || net.stats()["tx_lookups"].as_u64().unwrap();
     let worker = start(config(&net, &dir, &logs.dir), wallet, 3);
-    wait_for("a failed ledger write during reconcile", 10, || {
-        (LEDGER_FAILS.load(Ordering::SeqCst) > 0).then_some(())
+    let t0 = Instant::now();
+    wait_for(
+        "nonce 30's old tx included while the ledger fails",
+        20,
+        || (net.stats()["included_by_nonce"]["30"][&addr] == 1).then_some(()),
+    );
+    let (following, following_ms) = (lookups(), t0.elapsed().as_millis() as u64);
+    let (t1, fails1) = (Instant::now(), LEDGER_FAILS.load(Ordering::SeqCst));
+    wait_for("2 s of a failing ledger after inclusion", 5, || {
+        (t1.elapsed() >= Duration::from_secs(2)).then_some(())
     });
-    let (t0, fails0) = (Instant::now(), LEDGER_FAILS.load(Ordering::SeqCst));
-    let lookups0 = net.stats()["tx_lookups"].as_u64().unwrap();
-    wait_for("2 s of a failing ledger", 5, || {
-        (t0.elapsed() >= Duration::from_secs(2)).then_some(())
-    });
-    let lookups = net.stats()["tx_lookups"].as_u64().unwrap() - lookups0;
-    let fails = LEDGER_FAILS.load(Ordering::SeqCst) - fails0;
-    let elapsed_ms = t0.elapsed().as_millis() as u64;
+    let (after, fails) = (
+        lookups() - following,
+        LEDGER_FAILS.load(Ordering::SeqCst) - fails1,
+    );
+    let after_ms = t1.elapsed().as_millis() as u64;
+    let unchanged = ledger_records(&ledger_path).len();
     LEDGER_FULL.store(false, Ordering::SeqCst);
-    eprintln!("failing ledger: {lookups} lookups, {fails} failed writes in {elapsed_ms} ms");
-    // ALLORA_TX_TIMEOUT 3s: a lookup round every 100 ms, one hash on one LCD.
+    eprintln!(
+        "failing ledger: {following} lookups in {following_ms} ms following; then {after} lookups, {fails} failed writes in {after_ms} ms"
+    );
+    // ALLORA_TX_TIMEOUT 3s: a poll every 100 ms, one hash on one LCD.
+    let polls = |ms: u64| 2 * (ms / 100 + 1);
     assert!(
-        lookups >= 5,
-        "the worker kept reconciling: {lookups} lookups"
+        following >= 3 && following <= polls(following_ms),
+        "a lookup per poll while following: {following} in {following_ms} ms"
     );
     assert!(
-        lookups <= 2 * (elapsed_ms / 100 + 1) && fails <= 2 * (elapsed_ms / 100 + 1),
-        "a retry per poll, not a loop: {lookups} lookups, {fails} failed writes in {elapsed_ms} ms"
+        fails >= 5 && fails <= polls(after_ms),
+        "the outcome record is retried at each poll, not in a loop: {fails} in {after_ms} ms"
+    );
+    assert!(
+        after <= polls(after_ms),
+        "no spin on chain queries: {after} lookups in {after_ms} ms"
+    );
+    assert_eq!(
+        unchanged, old_lines,
+        "nothing was written while the ledger failed"
     );
     let summary = worker.join().expect("the daemon thread");
     let new = ledger_records(&ledger_path);
