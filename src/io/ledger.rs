@@ -36,6 +36,22 @@ fn write_check(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// An error naming both formats when `lines` hold one newer than this
+/// binary's (a downgrade): the ledger is then neither read nor written.
+fn refuse_newer(path: &Path, lines: &[String]) -> Result<()> {
+    let Some(found) = format::newer_format(lines) else {
+        return Ok(());
+    };
+    Err(Error::Decode(format!(
+        "ledger {} holds records of format {found}, written by a newer allora-worker; \
+         this binary ({}) reads formats {} to {}: run the newer binary (the file is left unchanged)",
+        path.display(),
+        env!("CARGO_PKG_VERSION"),
+        format::UNVERSIONED_FORMAT,
+        format::FORMAT,
+    )))
+}
+
 /// An open ledger file and its folded state.
 pub struct LedgerFile {
     file: JsonLines,
@@ -54,19 +70,7 @@ impl LedgerFile {
     /// ledger a newer binary wrote is an error naming both versions, and the
     /// file is left untouched.
     pub fn open(path: &Path) -> Result<(LedgerFile, usize)> {
-        let accept = |lines: &[String]| {
-            match format::newer_format(lines) {
-            None => Ok(()),
-            Some(found) => Err(Error::Decode(format!(
-                "ledger {} holds records of format {found}, written by a newer allora-worker; this binary ({}) reads formats {} to {}: run the newer binary (the file is left unchanged)",
-                path.display(),
-                env!("CARGO_PKG_VERSION"),
-                format::UNVERSIONED_FORMAT,
-                format::FORMAT,
-            ))),
-        }
-        };
-        let (mut file, lines) = JsonLines::open(path, "ledger", accept)?;
+        let (mut file, lines) = JsonLines::open(path, "ledger", |l| refuse_newer(path, l))?;
         let records: Vec<Record> = lines
             .iter()
             .filter_map(|l| Record::from_line(l).ok())
