@@ -38,7 +38,8 @@
 //! | `Following` | `NotFound`, resend due | `Sending` (resend) | `Broadcast(same bytes)` |
 //! | `Following` | `NotFound` / `LookupFailed` | `Following` | `Later` (poll) |
 //! | `Sending` first | `RecordFailed` | `Idle` | `Later`: the bytes never left |
-//! | `Done` | `RecordFailed` | `Done` | `Finish` again |
+//! | `Done` | `RecordFailed` | `Done` | `Later` (poll): no chain query |
+//! | `Done` | `Tick` | `Done` | record the outcome again, `Finish` |
 //! | any other | `RecordFailed` | same | `Later` |
 //!
 //! Re-signing spends `logic::submit::Budget`: 3 after sdk/32, 2 price
@@ -233,13 +234,8 @@ impl Submission {
         }
         let stage = std::mem::replace(&mut self.stage, Stage::Idle);
         match (stage, event) {
-            (Stage::Done(o), Event::RecordFailed) => {
-                self.stage = Stage::Done(o.clone());
-                Step {
-                    record: None,
-                    action: Action::Finish(o),
-                }
-            }
+            (stage @ Stage::Done(_), Event::RecordFailed) => self.stay(stage, self.limits.poll_ms),
+            (Stage::Done(o), Event::Tick { .. }) => self.finish(o),
             (Stage::Sending { first: true, .. }, Event::RecordFailed) => self.backoff(),
             (stage, Event::RecordFailed) => self.stay(stage, self.limits.poll_ms),
             (Stage::Idle, Event::Tick { .. }) => self.idle_tick(),
@@ -943,7 +939,8 @@ mod tests {
                 (Event::RecordFailed, "later"),
                 (tick(12), "lookup A,B"),
                 (found("B", 0, true, 1), "[included true] finish Included"),
-                (Event::RecordFailed, "finish Included"),
+                (Event::RecordFailed, "later"),
+                (tick(13), "[included true] finish Included"),
             ],
         );
     }

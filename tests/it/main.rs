@@ -6,9 +6,9 @@ mod daemon; // run, once, status, stop against the devnet: one submission per wi
 mod decimal; // canonical decimal strings: the vector table and a 100k-float property test
 mod deploy; // systemd-unit and --supervisord output, systemd-analyze verify
 mod devnet; // the local devnet: REST/RPC shapes, windows, websocket frames and keep-alive, vector replay, faults and /devnet/fault, halts, --state, upgrades, scheduler epochs, stats, the command
-mod faults; // disk full (log sink, ledger) and wall-clock jumps under an in-process daemon
+mod faults; // disk full (log sink, ledger), an upgrade onto b796a36's ledger with failing writes, wall-clock jumps under an in-process daemon
 mod fuzz; // seeded mutation loops over the websocket, Tiingo, CSV, env-file, tx and ledger parsers
-mod ledger; // ledger file durability, compaction, the singleton lock
+mod ledger; // ledger file durability, format versions, partial writes cut back (file-size limit), compaction, the singleton lock
 mod live_score; // the daemon scores its own submissions once their targets pass (shifted clock), the record across restarts, status --json
 mod logs; // rotation of worker.log and events.jsonl
 mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons

@@ -33,7 +33,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::Rng;
-use crate::support::{bin, temp_dir};
+use crate::support::{bin, devnet_txs, temp_dir};
 
 const BLOCK_MS: u64 = 25;
 const EPOCH: u64 = 7;
@@ -145,19 +145,6 @@ fn ledger_nonces(data: &Path) -> BTreeSet<u64> {
         }
     }
     out
-}
-
-/// The devnet's `GET /devnet/txs` body.
-fn devnet_txs(net: &Devnet) -> String {
-    let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
-        .call()
-        .expect("GET /devnet/txs");
-    reply
-        .body_mut()
-        .with_config()
-        .limit(512 << 20)
-        .read_to_string()
-        .expect("the /devnet/txs body")
 }
 
 /// Writes the devnet's `GET /devnet/txs` to `path`, for the CI judge
