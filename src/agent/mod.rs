@@ -156,7 +156,9 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
     while !agent.finished() {
         crate::io::notify::watchdog();
         signals::take_sighup();
+        let step = Instant::now();
         agent.expire_windows();
+        agent.note_step(step, false);
         let action = schedule::next(
             &agent.state,
             agent.ledger.state(),
@@ -165,6 +167,8 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         );
         log::debug!("action {action:?}");
         agent.counters.cycles += 1;
+        let step = Instant::now();
+        let waiting = matches!(action, Action::Wait { .. });
         match action {
             Action::Probe => agent.probe(),
             Action::ConnectWs => agent.connect_ws(),
@@ -176,6 +180,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
             Action::WriteStatus => agent.write_status(),
             Action::Wait { until_ms } => agent.wait(until_ms),
         }
+        agent.note_step(step, waiting);
     }
     agent.shutdown()
 }
@@ -263,6 +268,17 @@ impl<'a> Agent<'a> {
             fatal: None,
             last_low_balance_log: None,
         })
+    }
+
+    /// Keeps the longest loop step (`max_step_ms`): a step's duration, or
+    /// for a wait how long it held the loop past its deadline.
+    fn note_step(&mut self, started: Instant, waited: bool) {
+        let ms = if waited {
+            self.counters.loop_lag_ms
+        } else {
+            started.elapsed().as_millis() as u64
+        };
+        self.counters.max_step_ms = self.counters.max_step_ms.max(ms);
     }
 
     /// Milliseconds on the monotonic clock since the agent started.

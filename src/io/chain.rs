@@ -292,10 +292,10 @@ impl Client {
         Ok(price)
     }
 
-    /// What one submission costs, as the worker will pay it: the gas price
-    /// it will use (minimum or feemarket, times the margin) for the fallback
-    /// gas limit, plus the topic's data sending fee. `check`, the heartbeat
-    /// and `status` all use this figure. Asks the feemarket only when no
+    /// What one submission costs, as the worker will pay it
+    /// (`submit::submission_cost` at the gas price it will use: minimum or
+    /// feemarket, times the margin). `check`, the heartbeat, `status` and
+    /// the low-balance pause all use this figure. Asks the feemarket only when no
     /// submission has yet (the heartbeat must not slow the loop down).
     pub fn fee_per_submission(&mut self, data_sending_fee: u128) -> u128 {
         let feemarket = match self.feemarket_seen {
@@ -303,7 +303,7 @@ impl Client {
             None => self.feemarket_price().ok(),
         };
         let price = submit::gas_price(self.min_gas_price, feemarket, self.gas_margin, 0);
-        (submit::GAS_FALLBACK as f64 * price).ceil() as u128 + data_sending_fee
+        submit::submission_cost(price, data_sending_fee)
     }
 
     /// Seconds per block over the last 100 blocks, if the chain has them;

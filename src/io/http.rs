@@ -1,5 +1,6 @@
 //! HTTP to the chain: one ureq agent (rustls + ring, connect and read
-//! timeouts from config) and an endpoint list per kind (LCD REST, CometBFT
+//! timeouts from config, and `timeout_global` = connect + read: one call,
+//! connect to the last body byte, never takes longer) and an endpoint list per kind (LCD REST, CometBFT
 //! RPC; never mixed) with failover in order and a per-endpoint cool-down.
 //!
 //! An endpoint fails when it cannot be reached, times out, answers 429 or
@@ -68,6 +69,7 @@ pub struct Http {
 /// Builds the one agent with the configured timeouts.
 pub fn agent(connect: Duration, read: Duration) -> Agent {
     Agent::config_builder()
+        .timeout_global(Some(connect + read))
         .timeout_connect(Some(connect))
         .timeout_recv_response(Some(read))
         .timeout_recv_body(Some(read))
@@ -218,6 +220,21 @@ impl Http {
     /// One request; on failure also whether the request can have reached
     /// the server (false only when the connection was never made).
     fn exchange(
+        &self,
+        base: &str,
+        path: &str,
+        body: Option<&str>,
+        answer_5xx: bool,
+    ) -> std::result::Result<Reply, (Error, bool)> {
+        // Feeds the watchdog on the way in and out: only the call itself
+        // (at most connect + read timeout, `timeout_global`) goes unpinged.
+        crate::io::notify::watchdog();
+        let result = self.exchange_inner(base, path, body, answer_5xx);
+        crate::io::notify::watchdog();
+        result
+    }
+
+    fn exchange_inner(
         &self,
         base: &str,
         path: &str,
