@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -16,6 +16,19 @@ use allora_worker::devnet::{DevnetConfig, Fault};
 
 use crate::submission::{fired, stop, strict, txs};
 use crate::support::{accepted, bin, devnet_env, spawn_quiet, temp_dir, wait_for};
+
+/// The worker, killed if a failed assertion leaves it running (it would
+/// hold this wallet's machine-wide claim for the next run).
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 fn status(dir: &Path) -> Value {
     std::fs::read_to_string(dir.join("data/status.json"))
@@ -60,7 +73,7 @@ fn not_admitted_is_its_own_outcome_and_every_charged_fee_is_counted() {
     let args = ["run", "--poll-interval", "1", "--metrics-file"];
     let mut args: Vec<&str> = args.to_vec();
     args.push(metrics.to_str().unwrap());
-    let mut child = spawn_quiet(&bin(), &args, &env, &dir);
+    let mut worker = Worker(spawn_quiet(&bin(), &args, &env, &dir));
     wait_for("the not-admitted outcome", 60, || {
         (status(&dir)["not_admitted"] == 1).then_some(())
     });
@@ -80,7 +93,7 @@ fn not_admitted_is_its_own_outcome_and_every_charged_fee_is_counted() {
         (fired(&net, "gas-spike") == 1 && status(&dir)["admitted"].as_u64() >= Some(1))
             .then_some(())
     });
-    stop(&mut child);
+    stop(&mut worker.0);
 
     let events = events(&dir);
     let na: Vec<&Value> = events
@@ -162,7 +175,12 @@ fn a_tx_followed_longer_than_the_websocket_read_deadline_keeps_the_socket() {
     let env = devnet_env(&net, &mnemonic, &dir, &[]);
     net.inject(Fault::NotAdmitted(1));
     net.inject(Fault::IndexLag(20));
-    let mut child = spawn_quiet(&bin(), &["run", "--poll-interval", "60"], &env, &dir);
+    let mut worker = Worker(spawn_quiet(
+        &bin(),
+        &["run", "--poll-interval", "60"],
+        &env,
+        &dir,
+    ));
     let ours = |t: &Value| t["kind"] == "insert" && t["sender"] == addr.as_str();
     let nonce = wait_for("the broadcast", 60, || {
         txs(&net)
@@ -188,5 +206,5 @@ fn a_tx_followed_longer_than_the_websocket_read_deadline_keeps_the_socket() {
         .filter(|t| ours(t) && t["nonce"] == nonce)
         .count();
     assert_eq!(of_nonce, 1, "served once");
-    stop(&mut child);
+    stop(&mut worker.0);
 }
