@@ -157,6 +157,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         crate::io::notify::watchdog();
         signals::take_sighup();
         let step = Instant::now();
+        agent.client.open_step(step);
         agent.expire_windows();
         agent.note_step(step, false);
         let action = schedule::next(
@@ -168,6 +169,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         log::debug!("action {action:?}");
         agent.counters.cycles += 1;
         let step = Instant::now();
+        agent.client.open_step(step);
         let waiting = matches!(action, Action::Wait { .. });
         match action {
             Action::Probe => agent.probe(),
@@ -368,6 +370,8 @@ impl<'a> Agent<'a> {
     }
 
     fn shutdown(mut self) -> Result<Summary> {
+        // The last status write is a step of its own: a fresh budget.
+        self.client.open_step(Instant::now());
         self.notifier.send("STOPPING=1");
         self.write_status();
         let c = &self.counters;

@@ -123,7 +123,9 @@ impl Agent<'_> {
             }
             Some(Err(e)) => {
                 let miss = match e {
-                    Error::Http { .. } | Error::Io { .. } => Miss::EndpointDown,
+                    Error::Http { .. } | Error::StepBudget { .. } | Error::Io { .. } => {
+                        Miss::EndpointDown
+                    }
                     _ => Miss::TxRejected,
                 };
                 logging::event(

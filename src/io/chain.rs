@@ -90,6 +90,12 @@ impl Client {
         })
     }
 
+    /// Opens a step budget (see `io::http`): the agent loop calls this at
+    /// the start of every step; without it a call gets its whole bound.
+    pub fn open_step(&mut self, now: Instant) {
+        self.http.open_step(now);
+    }
+
     /// Start-up: the chain id must match, then the emissions version is
     /// detected (unless pinned).
     pub fn probe(&mut self) -> Result<Emissions> {
@@ -129,7 +135,11 @@ impl Client {
     pub fn detect_emissions(&mut self) -> Result<Emissions> {
         let mut probes = Vec::new();
         for n in [11u32, 10, 9] {
-            let answered = matches!(self.http.get(Kind::Lcd, &format!("/emissions/v{n}/params")), Ok(r) if r.ok());
+            let answered = match self.http.get(Kind::Lcd, &format!("/emissions/v{n}/params")) {
+                // Not asked is not "not served": detect at the next turn.
+                Err(e @ Error::StepBudget { .. }) => return Err(e),
+                reply => matches!(reply, Ok(r) if r.ok()),
+            };
             probes.push((n, answered));
             if answered {
                 break;

@@ -1,8 +1,9 @@
 //! The loop and its numbers (issue 13, items 4, 5 and 11): "included but not
 //! admitted" is its own outcome (counter, `status`, metric, event; never a
 //! success, never re-sent), every fee the chain charged is counted (failed
-//! txs too), and following a tx for longer than the server's websocket read
-//! deadline keeps the socket. Each test shows its faults fired first.
+//! txs too), following a tx for longer than the server's websocket read
+//! deadline keeps the socket, and a step's HTTP calls share one budget (one
+//! call bound + 0.5 s) while endpoints hang. Each test shows its faults fired.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -199,12 +200,91 @@ fn a_tx_followed_longer_than_the_websocket_read_deadline_keeps_the_socket() {
     assert_eq!(fired(&net, "not-admitted"), 1, "{stats}");
     assert_eq!(stats["ws_read_wait_drops"], 0, "{stats}");
     assert_eq!(stats["ws_connections"], 1, "{stats}");
-    let n = nonce.as_i64().unwrap();
-    assert!(accepted(&stats, &addr).contains(&(n, 1)), "{stats}");
-    let of_nonce = txs(&net)
+    served_once(&net, &addr, &nonce);
+    stop(&mut worker.0);
+}
+
+/// The window of `nonce` was served by `addr` (accepted once) with one tx.
+fn served_once(net: &allora_worker::devnet::Devnet, addr: &str, nonce: &Value) {
+    let stats = net.stats();
+    let n = nonce.as_i64().expect("a nonce");
+    assert!(accepted(&stats, addr).contains(&(n, 1)), "{stats}");
+    let of_nonce = txs(net)
         .into_iter()
-        .filter(|t| ours(t) && t["nonce"] == nonce)
+        .filter(|t| t["kind"] == "insert" && t["sender"] == addr && &t["nonce"] == nonce)
         .count();
     assert_eq!(of_nonce, 1, "served once");
+}
+
+/// A first LCD that takes connections and never answers: (base URL, how
+/// many connections it took). Its thread holds every stream open.
+fn hung_lcd() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let taken = std::sync::Arc::new(AtomicU64::new(0));
+    let count = taken.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    (base, taken)
+}
+
+#[test]
+fn a_step_holds_the_loop_one_call_bound_plus_a_second_at_most_while_endpoints_hang() {
+    // Connect 1 s + read 2 s: one call ends within 3 s, a step within 4 s.
+    // The first LCD never answers and the devnet's next request hangs, so
+    // without a step budget the first step (hung LCD, then the devnet's
+    // hang) held the loop for two call bounds, 6 s.
+    let (net, mnemonic, wallet) = strict(1430, true, |c| {
+        c.block_ms = 300;
+        c.epoch_blocks = 30;
+        c.window_blocks = 25;
+    });
+    let addr = wallet.address().to_string();
+    let dir = temp_dir("loop-step-budget");
+    let (hung, taken) = hung_lcd();
+    let lcds = format!("{hung},{}", net.base_url());
+    let env = devnet_env(
+        &net,
+        &mnemonic,
+        &dir,
+        &[
+            ("ALLORA_LCD_URLS", &lcds),
+            ("ALLORA_CONNECT_TIMEOUT", "1s"),
+            ("ALLORA_READ_TIMEOUT", "2s"),
+            ("ALLORA_TX_TIMEOUT", "30s"),
+        ],
+    );
+    net.inject(Fault::Hang(1));
+    let mut worker = Worker(spawn_quiet(
+        &bin(),
+        &["--debug", "run", "--poll-interval", "1"],
+        &env,
+        &dir,
+    ));
+    let ours = |t: &Value| t["kind"] == "insert" && t["sender"] == addr.as_str();
+    let nonce = wait_for("a window served", 90, || {
+        txs(&net)
+            .into_iter()
+            .find(|t| ours(t) && t["height"].is_u64())
+            .map(|t| t["nonce"].clone())
+    });
+    wait_for("the served window's outcome", 30, || {
+        (status(&dir)["admitted"].as_u64() >= Some(1)).then_some(())
+    });
     stop(&mut worker.0);
+    let stats = net.stats();
+    assert_eq!(fired(&net, "hang"), 1, "{stats}");
+    let hung_calls = taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(hung_calls >= 2, "the hung LCD was asked {hung_calls} times");
+    served_once(&net, &addr, &nonce);
+    // One call bound (3 s) + 1 s; the budget itself ends HTTP at 3.5 s.
+    let step = status(&dir)["max_step_ms"].as_u64().expect("max_step_ms");
+    assert!(step <= 4_000, "max_step_ms {step}");
+    assert!(step >= 2_000, "a step did wait on the hung LCD: {step} ms");
 }
