@@ -168,8 +168,11 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
     while !agent.finished() {
         crate::io::notify::watchdog();
         signals::take_sighup();
+        let step = Instant::now();
+        agent.client.open_step(step);
         agent.mark_closed();
         agent.expire_windows();
+        agent.note_step(step, false);
         let action = schedule::next(
             &agent.state,
             agent.ledger.state(),
@@ -178,6 +181,9 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
         );
         log::debug!("action {action:?}");
         agent.counters.cycles += 1;
+        let step = Instant::now();
+        agent.client.open_step(step);
+        let waiting = matches!(action, Action::Wait { .. });
         match action {
             Action::Probe => agent.probe(),
             Action::ConnectWs => agent.connect_ws(),
@@ -190,6 +196,7 @@ pub fn run(config: &Config, wallet: &Wallet, opts: Options) -> Result<Summary> {
             Action::WriteStatus => agent.write_status(),
             Action::Wait { until_ms } => agent.wait(until_ms),
         }
+        agent.note_step(step, waiting);
     }
     agent.shutdown()
 }
@@ -286,6 +293,17 @@ impl<'a> Agent<'a> {
         })
     }
 
+    /// Keeps the longest loop step (`max_step_ms`): a step's duration, or
+    /// for a wait how long it held the loop past its deadline.
+    fn note_step(&mut self, started: Instant, waited: bool) {
+        let ms = if waited {
+            self.counters.loop_lag_ms
+        } else {
+            started.elapsed().as_millis() as u64
+        };
+        self.counters.max_step_ms = self.counters.max_step_ms.max(ms);
+    }
+
     /// Milliseconds on the monotonic clock since the agent started.
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
@@ -373,6 +391,8 @@ impl<'a> Agent<'a> {
     }
 
     fn shutdown(mut self) -> Result<Summary> {
+        // The last status write is a step of its own: a fresh budget.
+        self.client.open_step(Instant::now());
         self.notifier.send("STOPPING=1");
         self.write_status();
         let c = &self.counters;

@@ -18,6 +18,8 @@ use crate::logic::topic_fit::{self, SchedulerMode};
 const RETRY_MS: u64 = 30_000;
 /// How long a worker that is not registered waits before asking again.
 const NOT_REGISTERED_RETRY_MS: u64 = 300_000;
+/// After a step ran out of its budget (`Error::StepBudget`): soon.
+const STEP_BUDGET_RETRY_MS: u64 = 1_000;
 /// The ledger keeps at least this much history when compacted (30 days)…
 const LEDGER_KEEP_SECS: i64 = 30 * 24 * 3600;
 /// …and is compacted once it holds more lines than this (~4 records a window).
@@ -53,6 +55,8 @@ impl Agent<'_> {
                 // Not registered is for the operator to fix: ask again rarely.
                 let wait = if matches!(e, Error::Chain { code: 13, .. }) {
                     NOT_REGISTERED_RETRY_MS
+                } else if matches!(e, Error::StepBudget { .. }) {
+                    STEP_BUDGET_RETRY_MS
                 } else {
                     RETRY_MS
                 };

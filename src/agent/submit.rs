@@ -135,6 +135,11 @@ impl Agent<'_> {
         let what = TxKind::Payload(&payload);
         match drive::perform(&mut self.client, self.wallet, what, end, action) {
             Some(Ok(event)) => {
+                if let Event::Found(tx) = &event {
+                    let data_fee = self.params.as_ref().map_or(0, |p| p.data_sending_fee);
+                    self.counters.fees_paid_uallo +=
+                        crate::logic::submit::fee_charged(tx, data_fee);
+                }
                 if let Event::Lost(why) | Event::NotSent(why) | Event::LookupFailed(why) = &event {
                     log::warn!("WARNING nonce {nonce}: {why}; will look again");
                 }
@@ -142,7 +147,9 @@ impl Agent<'_> {
             }
             Some(Err(e)) => {
                 let miss = match e {
-                    Error::Http { .. } | Error::Io { .. } => Miss::EndpointDown,
+                    Error::Http { .. } | Error::StepBudget { .. } | Error::Io { .. } => {
+                        Miss::EndpointDown
+                    }
                     _ => Miss::TxRejected,
                 };
                 logging::event(
@@ -193,10 +200,8 @@ impl Agent<'_> {
     /// How a nonce ended (its ledger record is written already).
     fn outcome(&mut self, nonce: i64, outcome: Outcome) {
         match outcome {
-            Outcome::Included { tx_hash, height } => self.included(nonce, &tx_hash, height, true),
-            Outcome::NotAdmitted { tx_hash, height } => {
-                self.included(nonce, &tx_hash, height, false)
-            }
+            Outcome::Included { tx_hash, height } => self.included(nonce, &tx_hash, height),
+            Outcome::NotAdmitted { tx_hash, height } => self.not_admitted(nonce, &tx_hash, height),
             Outcome::Served { how } => {
                 // Our payload is on chain (a tx of ours the LCDs do not
                 // index), or another signer's with our key.
@@ -240,22 +245,33 @@ impl Agent<'_> {
         }
     }
 
-    fn included(&mut self, nonce: i64, tx_hash: &str, height: u64, admitted: bool) {
+    fn included(&mut self, nonce: i64, tx_hash: &str, height: u64) {
         self.counters.submitted += 1;
-        self.counters.admitted += u64::from(admitted);
+        self.counters.admitted += 1;
         self.counters.last_success_at = Some(crate::io::clock::now_utc().unix_timestamp());
         self.counters.last_tx_hash = Some(tx_hash.to_string());
-        let note = if admitted {
-            ""
-        } else {
-            " (included, not admitted to the active set)"
-        };
         logging::event(
             Kind::Success,
-            &format!("nonce {nonce} included at height {height} tx {tx_hash}{note}"),
-            json!({"nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": admitted}),
+            &format!("nonce {nonce} included at height {height} tx {tx_hash}"),
+            json!({"nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": true}),
         );
         self.finish(nonce, "included");
+    }
+
+    /// Code 0 without our `EventInsertInfererPayload` (§12 C8): the chain
+    /// took the payload (and the fees) but does not count it. Its own
+    /// outcome, never a success; the nonce is served (a second payload
+    /// would be refused), so nothing is sent again.
+    fn not_admitted(&mut self, nonce: i64, tx_hash: &str, height: u64) {
+        self.counters.submitted += 1;
+        self.counters.not_admitted += 1;
+        self.counters.last_tx_hash = Some(tx_hash.to_string());
+        logging::event(
+            Kind::NotAdmitted,
+            &format!("nonce {nonce} included at height {height} tx {tx_hash} but not admitted: the chain does not count this inference (outside the active set); not sent again"),
+            json!({"nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": false}),
+        );
+        self.finish(nonce, "not admitted");
     }
 
     /// Counts a window as missed (the machine recorded `done` already).
@@ -277,6 +293,8 @@ impl Agent<'_> {
         self.opened_at.remove(&nonce);
         self.miss_reason.remove(&nonce);
         self.summary.nonces.insert(nonce, how.to_string());
+        // status.json and the metrics show every outcome at once.
+        self.write_status();
     }
 
     /// Appends a ledger record; false (and an error event) when it failed,
@@ -302,8 +320,8 @@ impl Agent<'_> {
 
     /// Balance ≥ a typical fee + the data sending fee, else pause (log hourly).
     fn funded(&mut self) -> bool {
-        let need = self.params.as_ref().map_or(0, |p| p.data_sending_fee)
-            + (300_000.0 * self.config.gas_price * self.config.gas_margin).ceil() as u128;
+        let data_fee = self.params.as_ref().map_or(0, |p| p.data_sending_fee);
+        let need = self.client.fee_per_submission(data_fee);
         let balance = match self.client.balance(self.wallet.address()) {
             Ok(b) => b,
             Err(e) => {

@@ -144,6 +144,10 @@ pub struct Stats {
     pub faults_fired: BTreeMap<String, u64>,
     /// Nonce → sender → insert txs included in a block, failed ones included.
     pub included_by_nonce: BTreeMap<i64, BTreeMap<String, u64>>,
+    /// Websocket handshakes accepted.
+    pub ws_connections: u64,
+    /// Websocket clients dropped by the read deadline (`--ws-read-wait-ms`).
+    pub ws_read_wait_drops: u64,
 }
 
 impl Stats {
@@ -434,6 +438,8 @@ impl Chain {
             "faults_fired": fired,
             "included_by_nonce": included,
             "gas_price": self.gas_price,
+            "ws_connections": self.stats.ws_connections,
+            "ws_read_wait_drops": self.stats.ws_read_wait_drops,
         })
     }
 }

@@ -8,6 +8,7 @@
 //! changes nothing here.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::logic::ledger::{Ledger, Next};
 use crate::logic::window::{self, Close, Tip};
@@ -104,6 +105,26 @@ pub enum Action {
 
 /// At most this many nonces are served per cycle (newest first).
 pub const MAX_NONCES_PER_CYCLE: usize = 10;
+
+/// What one loop step may spend on HTTP beyond one call's bound: the step
+/// holds the loop at most one call bound + 1 s, and this leaves the other
+/// half second for the step's own work (ledger, signing, logging).
+pub const STEP_SLACK: Duration = Duration::from_millis(500);
+
+/// A call is not started with less than this left of its step's budget.
+pub const MIN_CALL: Duration = Duration::from_millis(100);
+
+/// How long one HTTP call may take (`timeout_global`): the whole per-call
+/// bound `full` (connect + read), cut to what is `left` of the step's budget
+/// when a step budget is open; `None` when less than `MIN_CALL` is left: the
+/// call is not started and the rest of the step waits for the next turn.
+pub fn call_limit(full: Duration, left: Option<Duration>) -> Option<Duration> {
+    match left {
+        None => Some(full),
+        Some(left) if left < MIN_CALL => None,
+        Some(left) => Some(full.min(left)),
+    }
+}
 
 /// The next action at monotonic time `now`.
 pub fn next(s: &State, ledger: &Ledger, now: u64, t: &Timers) -> Action {
@@ -264,6 +285,26 @@ pub fn nonce_retry_delay_ms(attempt: u32) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_call_gets_its_bound_cut_to_the_step_budget_left() {
+        let full = Duration::from_secs(3);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            call_limit(full, None),
+            Some(full),
+            "no budget: the whole bound"
+        );
+        assert_eq!(call_limit(full, Some(ms(3_500))), Some(full));
+        assert_eq!(call_limit(full, Some(ms(400))), Some(ms(400)));
+        assert_eq!(call_limit(full, Some(MIN_CALL)), Some(MIN_CALL));
+        assert_eq!(call_limit(full, Some(ms(99))), None, "too little left");
+        assert_eq!(call_limit(full, Some(Duration::ZERO)), None);
+        // The step: every call ends by the budget, so HTTP holds the loop
+        // at most one bound + STEP_SLACK, under the one bound + 1 s.
+        assert!(STEP_SLACK + MIN_CALL < Duration::from_secs(1));
+    }
+
     use super::*;
     use crate::logic::ledger::{Record, Stage};
 

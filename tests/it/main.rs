@@ -11,6 +11,7 @@ mod fuzz; // seeded mutation loops over the websocket, Tiingo, CSV, env-file, tx
 mod ledger; // ledger file durability, format versions, partial writes cut back (file-size limit), compaction, the singleton lock
 mod live_score; // the daemon scores its own submissions once their targets pass (shifted clock), the record across restarts, status --json
 mod logs; // rotation of worker.log and events.jsonl
+mod loop_metrics; // not admitted as its own outcome, fees paid counted, a tx follow longer than the websocket read deadline
 mod market; // Tiingo over loopback HTTP, the bar cache, rate-limit backoff, the data gate's reasons
 mod model; // reproducible model files, golden hash, predict/train/backtest commands, the predict-cmd hook
 mod ops; // what an operator sees: which commands write logs, exact start-up refusals and exit codes

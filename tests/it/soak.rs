@@ -106,7 +106,8 @@ fn accepted(stats: &Value, addr: &str) -> Vec<(u64, u64)> {
     out
 }
 
-/// Nonces of `success` events in every events.jsonl* file.
+/// Nonces of `success` and `not_admitted` events (both end in an
+/// `included` ledger record) in every events.jsonl* file.
 fn event_nonces(logs: &Path) -> BTreeSet<u64> {
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(logs).unwrap() {
@@ -116,7 +117,7 @@ fn event_nonces(logs: &Path) -> BTreeSet<u64> {
         }
         for line in std::fs::read_to_string(&path).unwrap().lines() {
             let v: Value = serde_json::from_str(line).expect("every event line is JSON");
-            if v["event"] == "success" {
+            if v["event"] == "success" || v["event"] == "not_admitted" {
                 out.insert(v["data"]["nonce"].as_u64().unwrap());
             }
         }
