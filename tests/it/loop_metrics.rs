@@ -238,8 +238,8 @@ fn hung_lcd() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
 fn a_step_holds_the_loop_one_call_bound_plus_a_second_at_most_while_endpoints_hang() {
     // Connect 1 s + read 2 s: one call ends within 3 s, a step within 4 s.
     // The first LCD never answers and the devnet's next request hangs, so
-    // without a step budget the first step (hung LCD, then the devnet's
-    // hang) held the loop for two call bounds, 6 s.
+    // without a step budget the first step (hung LCD: its 2 s read
+    // timeout, then the devnet's hang: a full 3 s) held the loop 5 s.
     let (net, mnemonic, wallet) = strict(1430, true, |c| {
         c.block_ms = 300;
         c.epoch_blocks = 30;
