@@ -34,6 +34,16 @@ pub enum Error {
         path: String,
         problem: String,
     },
+    /// An HTTP call was not started, or was cut short: the loop step's
+    /// budget (one call bound + a slack, `io::http`) is spent. Transient, and no endpoint's fault:
+    /// nothing cools down, nothing reached a node; the step runs again at
+    /// the next turn.
+    StepBudget {
+        path: String,
+        budget_ms: u64,
+        /// The call was started and the budget cut it short.
+        started: bool,
+    },
     /// The chain answered but refused (CheckTx / DeliverTx code, query error).
     /// Whether it is transient depends on (codespace, code); see `logic::chain_json`.
     Chain {
@@ -81,7 +91,9 @@ impl Error {
     /// True when retrying later can succeed without anyone changing anything.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Io { .. } | Error::Http { .. } | Error::Data(_) => true,
+            Error::Io { .. } | Error::Http { .. } | Error::StepBudget { .. } | Error::Data(_) => {
+                true
+            }
             Error::Chain {
                 codespace, code, ..
             } => {
@@ -114,6 +126,16 @@ impl fmt::Display for Error {
                 path,
                 problem,
             } => write!(f, "{endpoint}{path}: {problem}"),
+            Error::StepBudget {
+                path,
+                budget_ms,
+                started,
+            } => write!(
+                f,
+                "{path}: {}, the step budget of {budget_ms} ms is spent; \
+                 the rest of this step is retried at the next turn",
+                if *started { "cut short" } else { "not started" }
+            ),
             Error::Chain {
                 codespace,
                 code,

@@ -25,6 +25,7 @@ mod shared;
 mod steps;
 mod submit;
 mod topic;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -126,11 +127,22 @@ pub(super) struct Shared<'a> {
     status_due: bool,
     cycles: u64,
     loop_lag_ms: u64,
+    /// The longest loop step so far (`max_step_ms`).
+    max_step_ms: u64,
     notifier: Notifier,
     epoch: Instant,
     last_low_balance_log: Option<Instant>,
     /// The last balance read before a submission, and when.
     balance_seen: Option<(Instant, u128)>,
+    /// The newest block's time, with `latest_height` the chain tip every
+    /// topic shares.
+    block_time: Option<i64>,
+    /// The first and the newest block header this process read (block rate).
+    first_header: Option<(u64, OffsetDateTime)>,
+    last_header: Option<(u64, OffsetDateTime)>,
+    /// The sequence of the newest tx this process signed (any topic).
+    last_sequence: Option<u64>,
+    last_conflict_log: Option<Instant>,
 }
 
 impl Shared<'_> {
@@ -234,6 +246,7 @@ impl<'a> Agent<'a> {
             retrain_ms: opts.retrain.as_millis() as u64,
             ws_silence_ms: u64::MAX / 4,
             status_ms: 60_000.min(opts.heartbeat.as_millis() as u64),
+            close_check_ms: 1_000,
         };
         Ok(Agent {
             sh: Shared {
@@ -250,15 +263,32 @@ impl<'a> Agent<'a> {
                 status_due: false,
                 cycles: 0,
                 loop_lag_ms: 0,
+                max_step_ms: 0,
                 notifier: Notifier::from_env(),
                 epoch: Instant::now(),
                 last_low_balance_log: None,
                 balance_seen: None,
+                block_time: None,
+                first_header: None,
+                last_header: None,
+                last_sequence: None,
+                last_conflict_log: None,
             },
             topics,
             next_topic: 0,
             fatal: None,
         })
+    }
+
+    /// Keeps the longest loop step (`max_step_ms`): a step's duration, or
+    /// for a wait how long it held the loop past its deadline.
+    fn note_step(&mut self, started: Instant, waited: bool) {
+        let ms = if waited {
+            self.sh.loop_lag_ms
+        } else {
+            started.elapsed().as_millis() as u64
+        };
+        self.sh.max_step_ms = self.sh.max_step_ms.max(ms);
     }
 
     fn startup(&mut self) {
@@ -283,7 +313,7 @@ impl<'a> Agent<'a> {
         );
         for t in &mut self.topics {
             for nonce in t.ledger.state().unresolved() {
-                t.open_window(nonce, None);
+                t.open_window(&mut self.sh, nonce, None);
             }
         }
     }
@@ -362,6 +392,8 @@ impl<'a> Agent<'a> {
     }
 
     fn shutdown(mut self) -> Result<Summary> {
+        // The last status write is a step of its own: a fresh budget.
+        self.sh.client.open_step(Instant::now());
         self.sh.notifier.send("STOPPING=1");
         self.write_status();
         let uptime = self.sh.epoch.elapsed();

@@ -19,10 +19,35 @@ use crate::logic::schedule::{self, Action};
 const WS_RETRY_MS: u64 = 30_000;
 
 impl Agent<'_> {
-    /// One turn of the loop: one action of one topic, or a shared one.
+    /// One turn of the loop: the windows that ended, then one action of
+    /// one topic or a shared one; each a step of its own (its HTTP budget
+    /// opened, its duration kept for `max_step_ms`).
     pub(super) fn turn(&mut self) {
         self.sh.cycles += 1;
+        let step = Instant::now();
+        self.sh.client.open_step(step);
+        self.expire_all();
+        self.note_step(step, false);
+        let step = Instant::now();
+        self.sh.client.open_step(step);
+        let waited = self.act();
+        self.note_step(step, waited);
+    }
+
+    /// Windows past their end, in every topic.
+    fn expire_all(&mut self) {
+        for t in self.topics.iter_mut().filter(|t| t.stopped.is_none()) {
+            // Seconds mode: windows the chain closed by time get an end.
+            t.state.latest_height = self.sh.latest_height;
+            t.state.block_time = self.sh.block_time;
+            t.mark_closed();
+        }
         self.expire_windows();
+    }
+
+    /// The most urgent action of any topic, or a shared one; true when it
+    /// was a wait.
+    fn act(&mut self) -> bool {
         let now = self.sh.now_ms();
         let mut actions = Vec::new();
         for (i, t) in self.topics.iter_mut().enumerate() {
@@ -34,6 +59,7 @@ impl Agent<'_> {
             t.state.ws_last_frame_ms = self.sh.ws_last_frame_ms;
             // One chain tip for every topic: the shared one, as last seen.
             t.state.latest_height = self.sh.latest_height;
+            t.state.block_time = self.sh.block_time;
             let a = schedule::next(&t.state, t.ledger.state(), now, &self.sh.timers);
             actions.push((i, a));
         }
@@ -49,10 +75,12 @@ impl Agent<'_> {
             })
             .max();
         if let Some((nonce, _, std::cmp::Reverse(i))) = newest {
-            return self.advance(i, nonce);
+            self.advance(i, nonce);
+            return false;
         }
         if actions.iter().any(|(_, a)| *a == Action::ConnectWs) {
-            return self.connect_ws();
+            self.connect_ws();
+            return false;
         }
         let n = self.topics.len().max(1);
         let mut until = u64::MAX;
@@ -66,13 +94,15 @@ impl Agent<'_> {
                 continue;
             }
             self.next_topic = idx + 1;
-            return self.topic_action(i, a);
+            self.topic_action(i, a);
+            return false;
         }
         self.wait(if until == u64::MAX {
             now + 1_000
         } else {
             until
         });
+        true
     }
 
     /// Carries out a topic's non-submission action.
@@ -83,6 +113,7 @@ impl Agent<'_> {
             Action::Probe => t.probe(&mut self.sh),
             Action::CheckWindowStatus => t.check_window_status(&mut self.sh),
             Action::Poll => t.poll(&mut self.sh),
+            Action::CheckClose => t.check_close(&mut self.sh),
             Action::Train => t.train(&mut self.sh),
             Action::Heartbeat => return self.heartbeat(i),
             Action::WriteStatus => return self.write_status(),
@@ -96,7 +127,9 @@ impl Agent<'_> {
     /// it asked for are written.
     fn after_topic(&mut self, i: usize) {
         self.sh.latest_height = self.topics[i].state.latest_height;
-        if std::mem::take(&mut self.sh.status_due) {
+        self.sh.block_time = self.topics[i].state.block_time;
+        let topic_due = std::mem::take(&mut self.topics[i].status_due);
+        if std::mem::take(&mut self.sh.status_due) || topic_due {
             self.write_status();
         }
     }
@@ -127,6 +160,7 @@ impl Agent<'_> {
         self.sh.client.set_sequence_floor(gate.floor);
         let t = &mut self.topics[i];
         t.state.latest_height = self.sh.latest_height;
+        t.state.block_time = self.sh.block_time;
         t.advance(&mut self.sh, nonce, gate.busy);
         self.after_topic(i);
     }
@@ -189,7 +223,7 @@ impl Agent<'_> {
         let slice = until_ms.saturating_sub(sh.now_ms()).min(1_000);
         let deadline = Instant::now() + Duration::from_millis(slice);
         let intended = sh.now_ms() + slice;
-        let mut first = true;
+        let (mut first, mut refreshed) = (true, false);
         loop {
             // The first event waits until the deadline; the rest of a frame
             // (several topics' windows in one block) is taken at once.
@@ -197,11 +231,20 @@ impl Agent<'_> {
             match sh.ws.as_mut().map(|ws| ws.next_event(until)) {
                 Some(Ok(Some(WsEvent::Window(w)))) => {
                     if let Some(t) = self.topics.iter_mut().find(|t| t.id == w.topic_id) {
-                        t.open_window(w.nonce, Some(w.window_end));
-                    }
-                    // The height comes from block headers, never from an event.
-                    if let Ok(h) = sh.client.latest_height() {
-                        sh.latest_height = sh.latest_height.max(h);
+                        (t.state.latest_height, t.state.block_time) =
+                            (sh.latest_height, sh.block_time);
+                        sh.client.set_topic(t.id);
+                        // The height comes from block headers, never from an
+                        // event: read once for the events of one frame.
+                        if !refreshed {
+                            refreshed = true;
+                            if let Err(e) = t.refresh_tip(sh) {
+                                log::warn!("WARNING latest block: {e}");
+                            }
+                        }
+                        t.open_window(sh, w.nonce, Some(w.window_end));
+                        (sh.latest_height, sh.block_time) =
+                            (t.state.latest_height, t.state.block_time);
                     }
                 }
                 Some(Ok(Some(WsEvent::Connected))) => self
@@ -282,6 +325,7 @@ impl Agent<'_> {
             t.state.last_status_ms = Some(now_ms);
             t.counters.cycles = self.sh.cycles;
             t.counters.loop_lag_ms = self.sh.loop_lag_ms;
+            t.counters.max_step_ms = self.sh.max_step_ms;
             let mut status = t.counters.status_json(now, pid);
             status["score"] = t.score.summary().clone();
             status["topic_id"] = json!(t.id);

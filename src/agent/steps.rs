@@ -19,6 +19,8 @@ use crate::logic::topic_fit::{self, SchedulerMode};
 const RETRY_MS: u64 = 30_000;
 /// How long a worker that is not registered waits before asking again.
 const NOT_REGISTERED_RETRY_MS: u64 = 300_000;
+/// After a step ran out of its budget (`Error::StepBudget`): soon.
+const STEP_BUDGET_RETRY_MS: u64 = 1_000;
 /// The ledger keeps at least this much history when compacted (30 days)…
 const LEDGER_KEEP_SECS: i64 = 30 * 24 * 3600;
 /// …and is compacted once it holds more lines than this (~4 records a window).
@@ -54,6 +56,8 @@ impl TopicWorker {
                 // Not registered is for the operator to fix: ask again rarely.
                 let wait = if matches!(e, Error::Chain { code: 13, .. }) {
                     NOT_REGISTERED_RETRY_MS
+                } else if matches!(e, Error::StepBudget { .. }) {
+                    STEP_BUDGET_RETRY_MS
                 } else {
                     RETRY_MS
                 };
@@ -82,7 +86,7 @@ impl TopicWorker {
         if let Some(why) = topic_fit::arity_problem(&topic) {
             return Err(Error::Usage(format!("refusing to submit: {why}")));
         }
-        // Detection only: the submission loop still treats windows as blocks.
+        // Seconds mode: windows close by block time (`windows.rs`).
         let mode = sh.client.scheduler_mode().unwrap_or_else(|e| {
             log::warn!("cannot read the scheduler mode ({e}); assuming blocks");
             SchedulerMode::Blocks
@@ -105,7 +109,15 @@ impl TopicWorker {
             )));
         }
         self.params = Some(sh.client.params()?);
-        self.state.latest_height = sh.client.latest_height()?;
+        self.mode = mode;
+        // A restarted chain may be lower: the tip is read as it is now.
+        (self.state.latest_height, self.state.block_time) = (0, None);
+        self.refresh_tip(sh)?;
+        sh.timers.close_check_ms = sh
+            .client
+            .seconds_per_block()
+            .map_or(500, |s| (s * 500.0) as u64)
+            .clamp(100, 1_000);
         log::info!(
             "chain {} emissions {} scheduler {} topic {} ({}): epoch {} {unit}, window {} {unit}",
             self.config.chain_id,
@@ -119,11 +131,15 @@ impl TopicWorker {
         );
         self.log_fit(sh, &topic);
         self.topic = Some(topic);
-        let window = self.topic.as_ref().map(|t| t.worker_submission_window);
-        for (nonce, w) in self.state.open.iter_mut() {
-            if w.end_block.is_none() {
-                w.end_block =
-                    window.and_then(|len| crate::logic::schedule::window_end(*nonce, len));
+        self.drop_stale();
+        let unknown: Vec<i64> = (self.state.open.iter())
+            .filter(|(_, w)| w.end_block.is_none() && w.close_at.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        for nonce in unknown {
+            let (end, close_at) = self.window_close(sh, nonce, None);
+            if let Some(w) = self.state.open.get_mut(&nonce) {
+                (w.end_block, w.close_at) = (end, close_at);
             }
         }
         Ok(())
@@ -137,7 +153,7 @@ impl TopicWorker {
                 if ws.is_open && ws.current_nonce > 0 {
                     // A missing window end (0) is unknown, not block 0.
                     let end = (ws.window_end > 0).then_some(ws.window_end);
-                    self.open_window(ws.current_nonce, end);
+                    self.open_window(sh, ws.current_nonce, end);
                 }
             }
             Err(e) => {
@@ -151,8 +167,8 @@ impl TopicWorker {
     /// Polls the unfulfilled nonces (the fallback when events are missed).
     pub(super) fn poll(&mut self, sh: &mut Shared<'_>) {
         self.state.last_poll_ms = Some(sh.now_ms());
-        match sh.client.latest_height() {
-            Ok(h) => self.state.latest_height = h,
+        match self.refresh_tip(sh) {
+            Ok(_) => {}
             Err(e) => {
                 self.counters.problem = Some(format!("chain unreachable: {e}"));
                 return log::warn!("WARNING latest height: {e}");
@@ -164,7 +180,7 @@ impl TopicWorker {
                     .into_iter()
                     .take(crate::logic::schedule::MAX_NONCES_PER_CYCLE)
                 {
-                    self.open_window(n, None);
+                    self.open_window(sh, n, None);
                 }
             }
             Err(e) => log::warn!("WARNING unfulfilled nonces: {e}"),
@@ -226,25 +242,30 @@ impl TopicWorker {
         }
     }
 
-    /// Records an open window (once per nonce), with its end block if known.
-    pub(super) fn open_window(&mut self, nonce: i64, end: Option<u64>) {
+    /// Records an open window (once per nonce), with its end block if known
+    /// (seconds mode: its close time; `end`, the event's, is not a height).
+    pub(super) fn open_window(&mut self, sh: &mut Shared<'_>, nonce: i64, end: Option<u64>) {
         let at = self.tag.clone();
-        let end = end.or_else(|| {
-            self.topic
-                .as_ref()
-                .and_then(|t| crate::logic::schedule::window_end(nonce, t.worker_submission_window))
-        });
-        if let Some(w) = self.state.open.get_mut(&nonce) {
-            w.end_block = w.end_block.or(end);
+        let known = |w: &Window| w.end_block.is_some() || w.close_at.is_some();
+        if self.summary.nonces.contains_key(&nonce)
+            || self.state.open.get(&nonce).is_some_and(known)
+        {
             return;
         }
-        if self.summary.nonces.contains_key(&nonce) {
+        let (end, close_at) = if self.state.probed {
+            self.window_close(sh, nonce, end)
+        } else {
+            (end.filter(|_| self.mode == SchedulerMode::Blocks), None)
+        };
+        if let Some(w) = self.state.open.get_mut(&nonce) {
+            (w.end_block, w.close_at) = (end, close_at);
             return;
         }
         self.state.open.insert(
             nonce,
             Window {
                 end_block: end,
+                close_at,
                 retry_at_ms: 0,
                 attempts: 0,
             },
@@ -254,13 +275,17 @@ impl TopicWorker {
         self.counters.last_window = Some(nonce);
         logging::event(
             Kind::WindowOpen,
-            &match end {
-                Some(e) => format!("window open for nonce {nonce}{at} (ends at block {e})"),
-                None => {
-                    format!("window open for nonce {nonce}{at} (its end block is not known yet)")
+            &match (end, close_at) {
+                (Some(e), _) => format!("window open for nonce {nonce}{at} (ends at block {e})"),
+                (None, Some(close)) => format!(
+                    "window open for nonce {nonce}{at} (closes at block time {})",
+                    crate::logic::human::unix_rfc3339(close)
+                ),
+                (None, None) => {
+                    format!("window open for nonce {nonce}{at} (its end is not known yet)")
                 }
             },
-            json!({"topic_id": self.id, "nonce": nonce, "window_end": end}),
+            json!({"topic_id": self.id, "nonce": nonce, "window_end": end, "close_at": close_at}),
         );
     }
 

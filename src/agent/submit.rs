@@ -30,6 +30,7 @@ impl TopicWorker {
     pub(super) fn advance(&mut self, sh: &mut Shared<'_>, nonce: i64, busy: bool) {
         let height = self.state.latest_height;
         let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
+        let close_at = self.state.open.get(&nonce).and_then(|w| w.close_at);
         let poll_ms = sh.client.poll_ms();
         let ledger = self.ledger.state();
         let sub = self.subs.entry(nonce).or_insert_with(|| {
@@ -63,27 +64,34 @@ impl TopicWorker {
         let event = match step.action {
             Action::Later(ms) => return self.later(sh, nonce, ms),
             Action::Finish(outcome) => return self.outcome(sh, nonce, outcome),
-            Action::Sign { .. } => self.sign(sh, nonce, end, &step.action),
+            Action::Sign { .. } => self.sign(sh, nonce, close_at, &step.action),
             Action::Broadcast(ref tx) => {
                 self.note_broadcast(nonce, &tx.hash, tx.sequence);
                 self.perform(sh, nonce, end, &step.action)
             }
             Action::Lookup(_) => self.perform(sh, nonce, end, &step.action),
         };
+        if let Event::Signed(tx) = &event {
+            self.note_sequence(sh, nonce, tx.sequence);
+        }
         self.come_back(sh, nonce, event);
     }
 
-    /// Carries out Sign: the prediction first (once per nonce), the balance.
+    /// Carries out Sign: the prediction first (once per nonce), the balance,
+    /// then the chain's tip read again: a window whose end passed meanwhile
+    /// (a halt, a slow prediction) is never signed (`Tick`: the machine
+    /// finishes it as missed). The timeout height from `timeout_for`.
     fn sign(
         &mut self,
         sh: &mut Shared<'_>,
         nonce: i64,
-        end: Option<u64>,
+        close_at: Option<i64>,
         action: &Action,
     ) -> Event {
         let at = self.tag.clone();
-        if end.is_none() {
-            return Event::Failed("the window's end block is not known yet".into());
+        let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
+        if self.timeout_for(sh, end, close_at).is_none() {
+            return Event::Failed("the window's end is not known yet".into());
         }
         if !self.values.contains_key(&nonce) {
             if !self.funded(sh) {
@@ -105,7 +113,23 @@ impl TopicWorker {
                 }
             }
         }
-        self.perform(sh, nonce, end, action)
+        if let Err(e) = self.refresh_tip(sh) {
+            log::warn!("WARNING latest block: {e}");
+        }
+        self.mark_closed();
+        let end = self.state.open.get(&nonce).and_then(|w| w.end_block);
+        let closed = self
+            .state
+            .open
+            .get(&nonce)
+            .is_some_and(|w| crate::logic::schedule::is_past(w, &self.state));
+        if closed {
+            return Event::Tick {
+                height: self.state.latest_height,
+            };
+        }
+        let timeout = self.timeout_for(sh, end, close_at);
+        self.perform(sh, nonce, timeout, action)
     }
 
     fn perform(
@@ -125,6 +149,11 @@ impl TopicWorker {
         let what = TxKind::Payload(&payload);
         match drive::perform(&mut sh.client, sh.wallet, what, end, action) {
             Some(Ok(event)) => {
+                if let Event::Found(tx) = &event {
+                    let data_fee = self.params.as_ref().map_or(0, |p| p.data_sending_fee);
+                    self.counters.fees_paid_uallo +=
+                        crate::logic::submit::fee_charged(tx, data_fee);
+                }
                 if let Event::Lost(why) | Event::NotSent(why) | Event::LookupFailed(why) = &event {
                     log::warn!("WARNING nonce {nonce}{at}: {why}; will look again");
                 }
@@ -132,7 +161,9 @@ impl TopicWorker {
             }
             Some(Err(e)) => {
                 let miss = match e {
-                    Error::Http { .. } | Error::Io { .. } => Miss::EndpointDown,
+                    Error::Http { .. } | Error::StepBudget { .. } | Error::Io { .. } => {
+                        Miss::EndpointDown
+                    }
                     _ => Miss::TxRejected,
                 };
                 logging::event(
@@ -185,12 +216,12 @@ impl TopicWorker {
     fn outcome(&mut self, sh: &mut Shared<'_>, nonce: i64, outcome: Outcome) {
         let at = self.tag.clone();
         match outcome {
-            Outcome::Included { tx_hash, height } => self.included(nonce, &tx_hash, height, true),
-            Outcome::NotAdmitted { tx_hash, height } => {
-                self.included(nonce, &tx_hash, height, false)
-            }
+            Outcome::Included { tx_hash, height } => self.included(nonce, &tx_hash, height),
+            Outcome::NotAdmitted { tx_hash, height } => self.not_admitted(nonce, &tx_hash, height),
             Outcome::Served { how } => {
-                // Our payload is on chain (a tx of ours the LCDs do not index).
+                // Our payload is on chain (a tx of ours the LCDs do not
+                // index), or another signer's with our key.
+                self.note_unsigned_inference(sh, nonce);
                 self.counters.submitted += 1;
                 logging::event(
                     Kind::Info,
@@ -222,7 +253,9 @@ impl TopicWorker {
             }
             Outcome::Dropped { reason, redetect } => {
                 if redetect {
+                    // The emissions version and the scheduler mode alike.
                     sh.client.redetect();
+                    self.state.probed = false;
                 }
                 self.missed(nonce, Miss::TxRejected, &reason);
             }
@@ -230,23 +263,34 @@ impl TopicWorker {
         }
     }
 
-    fn included(&mut self, nonce: i64, tx_hash: &str, height: u64, admitted: bool) {
+    fn included(&mut self, nonce: i64, tx_hash: &str, height: u64) {
         let at = self.tag.clone();
         self.counters.submitted += 1;
-        self.counters.admitted += u64::from(admitted);
+        self.counters.admitted += 1;
         self.counters.last_success_at = Some(crate::io::clock::now_utc().unix_timestamp());
         self.counters.last_tx_hash = Some(tx_hash.to_string());
-        let note = if admitted {
-            ""
-        } else {
-            " (included, not admitted to the active set)"
-        };
         logging::event(
             Kind::Success,
-            &format!("nonce {nonce}{at} included at height {height} tx {tx_hash}{note}"),
-            json!({"topic_id": self.id, "nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": admitted}),
+            &format!("nonce {nonce}{at} included at height {height} tx {tx_hash}"),
+            json!({"topic_id": self.id, "nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": true}),
         );
         self.finish(nonce, "included");
+    }
+
+    /// Code 0 without our `EventInsertInfererPayload` (§12 C8): the chain
+    /// took the payload (and the fees) but does not count it. Its own
+    /// outcome, never a success; the nonce is served (a second payload
+    /// would be refused), so nothing is sent again.
+    fn not_admitted(&mut self, nonce: i64, tx_hash: &str, height: u64) {
+        self.counters.submitted += 1;
+        self.counters.not_admitted += 1;
+        self.counters.last_tx_hash = Some(tx_hash.to_string());
+        logging::event(
+            Kind::NotAdmitted,
+            &format!("nonce {nonce} included at height {height} tx {tx_hash} but not admitted: the chain does not count this inference (outside the active set); not sent again"),
+            json!({"nonce": nonce, "tx_hash": tx_hash, "height": height, "admitted": false}),
+        );
+        self.finish(nonce, "not admitted");
     }
 
     /// Counts a window as missed (the machine recorded `done` already).
@@ -269,6 +313,8 @@ impl TopicWorker {
         self.opened_at.remove(&nonce);
         self.miss_reason.remove(&nonce);
         self.summary.nonces.insert(nonce, how.to_string());
+        // status.json and the metrics show every outcome at once.
+        self.status_due = true;
     }
 
     /// Appends a ledger record; false (and an error event) when it failed,
@@ -295,8 +341,8 @@ impl TopicWorker {
 
     /// Balance ≥ a typical fee + the data sending fee, else pause (log hourly).
     fn funded(&mut self, sh: &mut Shared<'_>) -> bool {
-        let need = self.params.as_ref().map_or(0, |p| p.data_sending_fee)
-            + (300_000.0 * self.config.gas_price * self.config.gas_margin).ceil() as u128;
+        let data_fee = self.params.as_ref().map_or(0, |p| p.data_sending_fee);
+        let need = sh.client.fee_per_submission(data_fee);
         // A burst of several topics' windows asks once: a balance read
         // in the last seconds that pays for ten submissions still does.
         if let Some((at, b)) = sh.balance_seen {

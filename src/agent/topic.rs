@@ -4,7 +4,7 @@
 //! machines and counters. `steps.rs`, `submit.rs` and `score.rs` carry out
 //! its actions, each given the `Shared` part (client, wallet, websocket).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::score::Scorer;
@@ -18,6 +18,7 @@ use crate::logic::counters::{Counters, Miss};
 use crate::logic::ledger::Next;
 use crate::logic::schedule::State;
 use crate::logic::submission::{Event, Submission};
+use crate::logic::topic_fit::SchedulerMode;
 use crate::logic::wallet::Wallet;
 
 /// One topic's state.
@@ -46,6 +47,12 @@ pub(super) struct TopicWorker {
     pub miss_reason: BTreeMap<i64, Miss>,
     pub opened_at: BTreeMap<i64, Instant>,
     pub summary: Summary,
+    /// status.json and the metrics are due (an outcome to show).
+    pub status_due: bool,
+    /// The chain's scheduler, detected by each probe.
+    pub mode: SchedulerMode,
+    /// Ledger nonces already reported as not matching the chain.
+    pub stale_seen: BTreeSet<i64>,
     /// Why this topic stopped (not whitelisted, an arity it cannot
     /// encode, a bad setting): the other topics go on.
     pub stopped: Option<Error>,
@@ -94,6 +101,9 @@ impl TopicWorker {
             miss_reason: BTreeMap::new(),
             opened_at: BTreeMap::new(),
             summary: Summary::default(),
+            status_due: false,
+            mode: SchedulerMode::Blocks,
+            stale_seen: BTreeSet::new(),
             stopped: None,
         })
     }

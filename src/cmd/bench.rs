@@ -28,7 +28,7 @@ pub const COMMAND: Command = Command {
     usage: "Usage: allora-worker bench [--json] [--runs N] [--csv FILE]\n\n\
             Flags:\n\
             \x20 --json      print one JSON object: sign_tx_us, train_672_ms, predict_us, evaluate_1000_us, peak_rss_kb,\n\
-            \x20             burst_5_topics_ms, idle_rss_5_topics_kb\n\
+            \x20             max_step_ms, burst_5_topics_ms, idle_rss_5_topics_kb\n\
             \x20 --runs N    repetitions of the fast measurements; the median is reported (default 300;\n\
             \x20             training runs N/100 times, at least 3)\n\
             \x20 --csv FILE  train on the newest bars of this CSV instead of synthetic bars\n",
@@ -48,6 +48,8 @@ pub struct Measure {
 pub struct Input {
     pub runs: usize,
     pub bars: Vec<Bar>,
+    /// The configuration the demo of `max_step_ms` starts from.
+    pub config: crate::config::Config,
 }
 
 /// Every measurement, in table order.
@@ -82,6 +84,12 @@ pub const MEASURES: &[Measure] = &[
         unit: "KB",
         measure: peak_rss_kb,
     },
+    Measure {
+        key: "max_step_ms",
+        label: "longest loop step, 4 windows of a demo under faults",
+        unit: "ms",
+        measure: max_step_ms,
+    },
     // After the peak: these start devnets and workers.
     Measure {
         key: "burst_5_topics_ms",
@@ -96,6 +104,11 @@ pub const MEASURES: &[Measure] = &[
         measure: super::bench_topics::idle_rss_5_topics_kb,
     },
 ];
+
+/// After `peak_rss_kb`, so the devnet thread does not count in the RSS.
+fn max_step_ms(input: &Input) -> Result<f64> {
+    Ok(super::demo::max_step_under_faults(&input.config, 4)? as f64)
+}
 
 fn train_ms(input: &Input) -> Result<f64> {
     let mut samples = Vec::new();
@@ -220,7 +233,7 @@ fn sign_tx_us(input: &Input) -> Result<f64> {
     Ok(median(&mut samples))
 }
 
-fn run(_ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
+fn run(ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let mut as_json = false;
     let mut runs: usize = 300;
     let mut csv: Option<std::path::PathBuf> = None;
@@ -241,6 +254,7 @@ fn run(_ctx: &Ctx, args: Vec<OsString>) -> Result<i32> {
     let input = Input {
         runs,
         bars: bench_bars(csv.as_deref())?,
+        config: ctx.config.clone(),
     };
     let mut rows = Vec::new();
     for m in MEASURES {

@@ -16,7 +16,7 @@ use crate::agent::submit_blocking;
 use crate::agent::{self, Options, Summary};
 use crate::cmd::{unexpected, Command, Ctx};
 use crate::config::Config;
-use crate::devnet::{self, Devnet, DevnetConfig};
+use crate::devnet::{self, Devnet, DevnetConfig, Fault};
 use crate::error::{Error, Result};
 use crate::io::chain::{Client, TxKind};
 use crate::io::http::Http;
@@ -102,19 +102,7 @@ fn fresh_dir() -> Result<PathBuf> {
 }
 
 fn serve(ctx: &Ctx, a: &Args, dir: &Path) -> Result<i32> {
-    // A wallet of its own, so demos running at once never share a claim.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let seed = (u64::from(std::process::id()) << 32) ^ nanos;
-    let (_, wallet) = devnet::throwaway_wallet(seed)?;
-    let net = Devnet::start(DevnetConfig {
-        block_ms: a.block_ms,
-        epoch_blocks: 10,
-        window_blocks: 8,
-        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
-        ..DevnetConfig::default()
-    })?;
+    let (net, wallet) = start_devnet(a.block_ms)?;
     let config = demo_config(&ctx.config, &net, dir);
     register(&config, &wallet)?;
     let opts = Options {
@@ -134,6 +122,61 @@ fn serve(ctx: &Ctx, a: &Args, dir: &Path) -> Result<i32> {
         print!("{}", table(&report));
     }
     Ok(if report["ok"] == true { 0 } else { 1 })
+}
+
+/// A devnet with 10-block epochs and a wallet of its own (so demos running
+/// at once never share a claim), funded.
+fn start_devnet(block_ms: u64) -> Result<(Devnet, Wallet)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let seed = (u64::from(std::process::id()) << 32) ^ nanos;
+    let (_, wallet) = devnet::throwaway_wallet(seed)?;
+    let net = Devnet::start(DevnetConfig {
+        block_ms,
+        epoch_blocks: 10,
+        window_blocks: 8,
+        genesis: vec![(wallet.address().to_string(), 1_000_000_000_000_000_000_000)],
+        ..DevnetConfig::default()
+    })?;
+    Ok((net, wallet))
+}
+
+/// The daemon for `windows` windows against a devnet under faults (a lost
+/// broadcast reply, a lagging tx index, out of gas, not admitted, a
+/// sequence mismatch, a tx held in the mempool): the longest loop step it saw, in ms (`bench`'s
+/// `max_step_ms`).
+pub fn max_step_under_faults(user: &Config, windows: u64) -> Result<u64> {
+    let dir = fresh_dir()?;
+    let result = faulted(user, windows, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn faulted(user: &Config, windows: u64, dir: &Path) -> Result<u64> {
+    let (net, wallet) = start_devnet(200)?;
+    let config = demo_config(user, &net, dir);
+    register(&config, &wallet)?;
+    // Faults of the chain and of broadcasts only: an HTTP fault here would
+    // hit the start-up probe, whose 30 s retry is a wait, not a step.
+    for fault in [
+        Fault::BroadcastLost(1),
+        Fault::IndexLag(2),
+        Fault::GasSpike(1),
+        Fault::NotAdmitted(1),
+        Fault::SequenceMismatchOnce,
+        Fault::HoldInMempool(3),
+    ] {
+        net.inject(fault);
+    }
+    let opts = Options {
+        max_windows: Some(windows),
+        poll_interval: Duration::from_millis(1_000),
+        ..Options::default()
+    };
+    let summary = agent::run(&config, &wallet, opts);
+    net.shutdown();
+    Ok(summary?.counters.max_step_ms)
 }
 
 /// Writes the devnet's `GET /devnet/txs` answer to `path` (for the CI judge).

@@ -150,6 +150,10 @@ fn topic_lines(s: &Value, now: i64) -> String {
         ago("last_success_at"),
         text("last_tx_hash")
     ));
+    out.push_str(&format!(
+        "not admitted:  {} (included, code 0, but not counted by the chain)\n",
+        text("not_admitted")
+    ));
     out.push_str(&format!("missed:        {}\n", text("missed")));
     out.push_str(&format!("last window:   {}\n", text("last_window")));
     let balance = s["balance_uallo"]
@@ -164,6 +168,12 @@ fn topic_lines(s: &Value, now: i64) -> String {
         "balance:       {balance}, about {fee} per submission, runway {} days\n",
         text("runway_days")
     ));
+    let paid = s["fees_paid_uallo"]
+        .as_str()
+        .and_then(|b| b.parse::<u128>().ok())
+        .map_or("-".to_string(), human::allo);
+    out.push_str(&format!("fees paid:     {paid} since start\n"));
+    out.push_str(&format!("longest step:  {} ms\n", text("max_step_ms")));
     let model_age = s["model_age_s"].as_u64().map_or("-".to_string(), |a| {
         human::duration(std::time::Duration::from_secs(a))
     });

@@ -138,10 +138,16 @@ pub struct Stats {
     pub rejected: BTreeMap<String, u64>,
     pub txs_broadcast: u64,
     pub txs_included: u64,
+    /// Lookups of a tx by hash (LCD `GET /cosmos/tx/v1beta1/txs/{hash}` and RPC `tx`).
+    pub tx_lookups: u64,
     /// Fault name (as `--fault` spells it) → times the fault acted.
     pub faults_fired: BTreeMap<String, u64>,
     /// Nonce → sender → insert txs included in a block, failed ones included.
     pub included_by_nonce: BTreeMap<i64, BTreeMap<String, u64>>,
+    /// Websocket handshakes accepted.
+    pub ws_connections: u64,
+    /// Websocket clients dropped by the read deadline (`--ws-read-wait-ms`).
+    pub ws_read_wait_drops: u64,
 }
 
 impl Stats {
@@ -426,11 +432,14 @@ impl Chain {
             "height": self.height(),
             "txs_broadcast": self.stats.txs_broadcast,
             "txs_included": self.stats.txs_included,
+            "tx_lookups": self.stats.tx_lookups,
             "mempool": self.mempool.len(),
             "open_nonces": self.primary().windows.keys().rev().collect::<Vec<_>>(),
             "faults_fired": fired,
             "included_by_nonce": included,
             "gas_price": self.gas_price,
+            "ws_connections": self.stats.ws_connections,
+            "ws_read_wait_drops": self.stats.ws_read_wait_drops,
         })
     }
 }

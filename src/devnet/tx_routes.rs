@@ -129,10 +129,11 @@ fn tx_response(t: &TxRecord) -> Value {
     })
 }
 
-/// The included tx `hash` if this request may see it: never on a
+/// Counts the lookup; the included tx `hash` if this request may see it: never on a
 /// `no-index` listener (`host`), and only `index-lag` blocks after inclusion.
 fn indexed(chain: &mut Chain, hash: &str, host: Option<&str>) -> Option<TxRecord> {
     let hash = hash.trim_start_matches("0x").to_uppercase();
+    chain.stats.tx_lookups += 1;
     let height = chain.height();
     let t = chain.txs.get(&hash)?;
     if host.is_some_and(|h| chain.no_index.contains(h)) {

@@ -138,6 +138,7 @@ pub fn serve(shared: &Shared, me: &Listener, stream: TcpStream, pre: Vec<u8>) {
             return;
         }
     };
+    shared.chain().stats.ws_connections += 1;
     let _ = raw.set_read_timeout(Some(Duration::from_millis(25)));
     let mut conn = Conn {
         subs: Vec::new(),
@@ -171,6 +172,7 @@ pub fn serve(shared: &Shared, me: &Listener, stream: TcpStream, pre: Vec<u8>) {
         }
         if conn.last_heard.elapsed() >= conn.read_wait {
             // CometBFT's read deadline: the connection ends, no close frame.
+            shared.chain().stats.ws_read_wait_drops += 1;
             log::debug!(
                 "devnet: websocket client silent for {:?}; dropped",
                 conn.read_wait

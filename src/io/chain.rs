@@ -113,6 +113,12 @@ impl Client {
         self.sequence_floor = floor;
     }
 
+    /// Opens a step budget (see `io::http`): the agent loop calls this at
+    /// the start of every step; without it a call gets its whole bound.
+    pub fn open_step(&mut self, now: Instant) {
+        self.http.open_step(now);
+    }
+
     /// Start-up: the chain id must match, then the emissions version is
     /// detected (unless pinned).
     pub fn probe(&mut self) -> Result<Emissions> {
@@ -152,7 +158,11 @@ impl Client {
     pub fn detect_emissions(&mut self) -> Result<Emissions> {
         let mut probes = Vec::new();
         for n in [11u32, 10, 9] {
-            let answered = matches!(self.http.get(Kind::Lcd, &format!("/emissions/v{n}/params")), Ok(r) if r.ok());
+            let answered = match self.http.get(Kind::Lcd, &format!("/emissions/v{n}/params")) {
+                // Not asked is not "not served": detect at the next turn.
+                Err(e @ Error::StepBudget { .. }) => return Err(e),
+                reply => matches!(reply, Ok(r) if r.ok()),
+            };
             probes.push((n, answered));
             if answered {
                 break;
@@ -222,6 +232,11 @@ impl Client {
             404 | 501 => Ok(SchedulerMode::Blocks),
             _ => Err(status_error(&path, &reply)),
         }
+    }
+
+    /// The worker windows of the epochs the chain lists (seconds mode).
+    pub fn epoch_windows(&mut self) -> Result<Vec<cj::EpochWindow>> {
+        cj::epoch_windows(&self.emissions_get(&format!("/epochs/{}", self.topic_id))?)
     }
 
     /// Whether the topic is active.
@@ -315,10 +330,10 @@ impl Client {
         Ok(price)
     }
 
-    /// What one submission costs, as the worker will pay it: the gas price
-    /// it will use (minimum or feemarket, times the margin) for the fallback
-    /// gas limit, plus the topic's data sending fee. `check`, the heartbeat
-    /// and `status` all use this figure. Asks the feemarket only when no
+    /// What one submission costs, as the worker will pay it
+    /// (`submit::submission_cost` at the gas price it will use: minimum or
+    /// feemarket, times the margin). `check`, the heartbeat, `status` and
+    /// the low-balance pause all use this figure. Asks the feemarket only when no
     /// submission has yet (the heartbeat must not slow the loop down).
     pub fn fee_per_submission(&mut self, data_sending_fee: u128) -> u128 {
         let feemarket = match self.feemarket_seen {
@@ -326,7 +341,7 @@ impl Client {
             None => self.feemarket_price().ok(),
         };
         let price = submit::gas_price(self.min_gas_price, feemarket, self.gas_margin, 0);
-        (submit::GAS_FALLBACK as f64 * price).ceil() as u128 + data_sending_fee
+        submit::submission_cost(price, data_sending_fee)
     }
 
     /// Seconds per block over the last 100 blocks, if the chain has them;

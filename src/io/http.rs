@@ -1,6 +1,14 @@
 //! HTTP to the chain: one ureq agent (rustls + ring, connect and read
-//! timeouts from config) and an endpoint list per kind (LCD REST, CometBFT
+//! timeouts from config, and `timeout_global` = connect + read: one call,
+//! connect to the last body byte, never takes longer) and an endpoint list per kind (LCD REST, CometBFT
 //! RPC; never mixed) with failover in order and a per-endpoint cool-down.
+//!
+//! A step budget (the agent opens one per loop step): every call inside it
+//! gets `timeout_global` = `logic::schedule::call_limit` (its bound, cut to
+//! the budget left); a call with too little left is not started and fails at
+//! once as `Error::StepBudget` (never reached a node: `Sent::NotSent`); a
+//! call the budget cut short is `Error::StepBudget` too (a POST's answer
+//! still unknown: `Sent::Lost`). Neither cools the endpoint down.
 //!
 //! An endpoint fails when it cannot be reached, times out, answers 429 or
 //! 5xx, or sends a body that is not JSON (HTML error page, empty, truncated);
@@ -14,6 +22,7 @@ use ureq::Agent;
 
 use crate::config::{redact_url, Config};
 use crate::error::{Error, Result};
+use crate::logic::schedule::{call_limit, STEP_SLACK};
 
 /// Largest response body read (bytes).
 const BODY_LIMIT: u64 = 8 << 20;
@@ -63,11 +72,16 @@ pub struct Http {
     lcd: Vec<Endpoint>,
     rpc: Vec<Endpoint>,
     cooldown: Duration,
+    /// One call's bound: connect + read timeout.
+    full: Duration,
+    /// The open step budget's end, if any.
+    deadline: Option<Instant>,
 }
 
 /// Builds the one agent with the configured timeouts.
 pub fn agent(connect: Duration, read: Duration) -> Agent {
     Agent::config_builder()
+        .timeout_global(Some(connect + read))
         .timeout_connect(Some(connect))
         .timeout_recv_response(Some(read))
         .timeout_recv_body(Some(read))
@@ -94,6 +108,33 @@ impl Http {
             lcd: list(&config.lcd_urls),
             rpc: list(&config.rpc_urls),
             cooldown: config.endpoint_cooldown,
+            full: config.connect_timeout + config.read_timeout,
+            deadline: None,
+        }
+    }
+
+    /// Opens a step budget at `now`: the calls until the next `open_step`
+    /// together end by one call bound + `STEP_SLACK`.
+    pub fn open_step(&mut self, now: Instant) {
+        self.deadline = Some(now + self.full + STEP_SLACK);
+    }
+
+    /// The `timeout_global` of a call to `base` + `path` starting now, or
+    /// the "not started" error once the step budget is spent.
+    fn limit(&self, base: &str, path: &str) -> Result<Duration> {
+        let left = self
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        call_limit(self.full, left).ok_or_else(|| self.spent(base, path, false))
+    }
+
+    /// The step budget's error for a call not started, or `started` and
+    /// cut short by it.
+    fn spent(&self, base: &str, path: &str, started: bool) -> Error {
+        Error::StepBudget {
+            path: format!("{}{path}", redact_url(base)),
+            budget_ms: (self.full + STEP_SLACK).as_millis() as u64,
+            started,
         }
     }
 
@@ -116,7 +157,8 @@ impl Http {
         }
     }
 
-    /// Endpoint indices to try: those not cooling down first, in order.
+    /// Endpoint indices to try: those not cooling down first, in order;
+    /// then the cooling ones, the one that failed longest ago first.
     fn order(&self, kind: Kind, now: Instant) -> Vec<usize> {
         let list = self.list(kind);
         let cooling = |i: usize| {
@@ -125,7 +167,7 @@ impl Http {
                 .is_some_and(|t| now.duration_since(t) < self.cooldown)
         };
         let mut idx: Vec<usize> = (0..list.len()).collect();
-        idx.sort_by_key(|&i| (cooling(i), i));
+        idx.sort_by_key(|&i| (cooling(i), cooling(i).then_some(list[i].failed_at), i));
         idx
     }
 
@@ -147,13 +189,16 @@ impl Http {
             return Sent::NotSent(summarise(Vec::new(), path));
         };
         let base = self.list(kind)[i].url.clone();
+        if let Err(e) = self.limit(&base, path) {
+            return Sent::NotSent(e);
+        }
         match self.exchange(&base, path, Some(body), false) {
             Ok(reply) => {
                 self.list_mut(kind)[i].failed_at = None;
                 Sent::Reply(reply)
             }
             Err((e, reached)) => {
-                self.list_mut(kind)[i].failed_at = Some(Instant::now());
+                self.failed(kind, i, &e);
                 if reached {
                     Sent::Lost(e)
                 } else {
@@ -170,18 +215,35 @@ impl Http {
         let mut failures: Vec<Error> = Vec::new();
         for i in order {
             let base = self.list(kind)[i].url.clone();
+            if let Err(e) = self.limit(&base, path) {
+                failures.push(e);
+                break;
+            }
             match self.exchange(&base, path, Some(body), true) {
                 Ok(reply) => {
                     self.list_mut(kind)[i].failed_at = None;
                     return Ok(reply);
                 }
                 Err((e, _)) => {
-                    self.list_mut(kind)[i].failed_at = Some(Instant::now());
+                    let spent = self.failed(kind, i, &e);
                     failures.push(e);
+                    if spent {
+                        break;
+                    }
                 }
             }
         }
         Err(summarise(failures, path))
+    }
+
+    /// Cools endpoint `i` down after `e`, unless the step budget cut the
+    /// call short (no fault of the endpoint): then says the budget is spent.
+    fn failed(&mut self, kind: Kind, i: usize, e: &Error) -> bool {
+        if matches!(e, Error::StepBudget { .. }) {
+            return true;
+        }
+        self.list_mut(kind)[i].failed_at = Some(Instant::now());
+        false
     }
 
     fn request(
@@ -195,6 +257,10 @@ impl Http {
         let mut failures: Vec<Error> = Vec::new();
         for i in order.into_iter().take(tries) {
             let base = self.list(kind)[i].url.clone();
+            if let Err(e) = self.limit(&base, path) {
+                failures.push(e);
+                break;
+            }
             match self.once(&base, path, body) {
                 Ok(reply) => {
                     self.list_mut(kind)[i].failed_at = None;
@@ -202,8 +268,11 @@ impl Http {
                 }
                 Err(e) => {
                     log::debug!("endpoint failed: {e}");
-                    self.list_mut(kind)[i].failed_at = Some(Instant::now());
+                    let spent = self.failed(kind, i, &e);
                     failures.push(e);
+                    if spent {
+                        break;
+                    }
                 }
             }
         }
@@ -224,28 +293,65 @@ impl Http {
         body: Option<&str>,
         answer_5xx: bool,
     ) -> std::result::Result<Reply, (Error, bool)> {
+        // Feeds the watchdog on the way in and out: only the call itself
+        // (at most connect + read timeout, `timeout_global`) goes unpinged.
+        crate::io::notify::watchdog();
+        let result = self.exchange_inner(base, path, body, answer_5xx);
+        crate::io::notify::watchdog();
+        result
+    }
+
+    fn exchange_inner(
+        &self,
+        base: &str,
+        path: &str,
+        body: Option<&str>,
+        answer_5xx: bool,
+    ) -> std::result::Result<Reply, (Error, bool)> {
         let url = format!("{base}{path}");
         let fail = |problem: String| Error::Http {
             endpoint: redact_url(base),
             path: path.to_string(),
             problem,
         };
+        let limit = self.limit(base, path).map_err(|e| (e, false))?;
         let sent = match body {
-            None => self.agent.get(&url).call(),
+            None => self
+                .agent
+                .get(&url)
+                .config()
+                .timeout_global(Some(limit))
+                .build()
+                .call(),
             Some(b) => self
                 .agent
                 .post(&url)
+                .config()
+                .timeout_global(Some(limit))
+                .build()
                 .header("Content-Type", "application/json")
                 .send(b),
         };
-        let mut resp = sent.map_err(|e| (fail(e.to_string()), !never_connected(&e)))?;
+        let cut = |e: &ureq::Error| {
+            limit < self.full && matches!(e, ureq::Error::Timeout(ureq::Timeout::Global))
+        };
+        let mut resp = sent.map_err(|e| {
+            let reached = !never_connected(&e);
+            match cut(&e) {
+                true => (self.spent(base, path, true), reached),
+                false => (fail(e.to_string()), reached),
+            }
+        })?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .with_config()
             .limit(BODY_LIMIT)
             .read_to_string()
-            .map_err(|e| (fail(format!("HTTP {status}, body unreadable: {e}")), true))?;
+            .map_err(|e| match cut(&e) {
+                true => (self.spent(base, path, true), true),
+                false => (fail(format!("HTTP {status}, body unreadable: {e}")), true),
+            })?;
         let json = serde_json::from_str::<serde_json::Value>(&text).ok();
         let answer =
             answer_5xx && status >= 500 && json.as_ref().is_some_and(|v| v["message"].is_string());

@@ -1,6 +1,7 @@
 //! An append-only JSON-lines file as the ledger and the score record keep
 //! it: every appended line fsync'd before the call returns, a torn last line
-//! (a crash mid-write) ended on open so the next line starts on its own,
+//! (a crash mid-write) ended on open so the next line starts on its own, a
+//! failed append cut back so it leaves no torn line (`io::append`),
 //! and rewriting (compaction) done atomically: temp file, fsync, rename,
 //! fsync the directory. It moves lines; what they mean is decided by the
 //! caller's `logic` module.
@@ -10,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::io::append::append_whole;
 
 /// An open JSON-lines file; `name` ("ledger", "score record") starts its
 /// error messages.
@@ -23,8 +25,13 @@ pub struct JsonLines {
 
 impl JsonLines {
     /// Opens (creating the file and its directory if needed) and returns its
-    /// non-blank lines.
-    pub fn open(path: &Path, name: &'static str) -> Result<(JsonLines, Vec<String>)> {
+    /// non-blank lines. `accept` sees the lines before anything is written:
+    /// its error refuses the file and leaves it untouched.
+    pub fn open(
+        path: &Path,
+        name: &'static str,
+        accept: impl FnOnce(&[String]) -> Result<()>,
+    ) -> Result<(JsonLines, Vec<String>)> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
@@ -34,6 +41,12 @@ impl JsonLines {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(Error::io(format!("read {name} {}", path.display()), e)),
         };
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        accept(&lines)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -45,11 +58,6 @@ impl JsonLines {
             f.write_all(b"\n")
                 .map_err(|e| Error::io(format!("repair {name} {}", path.display()), e))?;
         }
-        let lines: Vec<String> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
         Ok((
             JsonLines {
                 path: path.to_path_buf(),
@@ -66,8 +74,9 @@ impl JsonLines {
         &self.path
     }
 
-    /// Appends one line (without its newline) and fsyncs it; `check` runs
-    /// first and can fail the write as the disk would (a test seam).
+    /// Appends one line (without its newline) and fsyncs it, or leaves the
+    /// file as it was (`io::append`); `check` runs first and can fail the
+    /// write as the disk would (a test seam).
     pub fn append(
         &mut self,
         line: &str,
@@ -75,8 +84,7 @@ impl JsonLines {
     ) -> Result<()> {
         let line = format!("{line}\n");
         check()
-            .and_then(|_| self.file.write_all(line.as_bytes()))
-            .and_then(|_| self.file.sync_data())
+            .and_then(|_| append_whole(&mut self.file, line.as_bytes(), true))
             .map_err(|e| Error::io(format!("write {} {}", self.name, self.path.display()), e))?;
         self.lines += 1;
         Ok(())

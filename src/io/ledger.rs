@@ -1,8 +1,10 @@
 //! The ledger file: an append-only JSON-lines file per (chain id, topic,
 //! address) in the data dir, every record fsync'd before the call returns, so
 //! a record written before a broadcast survives `kill -9` and power loss.
-//! Reading tolerates a torn last line (a crash mid-write); compaction rewrites
-//! the file atomically (both through `io::jsonl`).
+//! Reading tolerates a torn last line (a crash mid-write); a failed append
+//! leaves the file as it was; compaction rewrites the file atomically (all
+//! through `io::jsonl`). A file holding a line of a newer format than
+//! `logic::ledger::FORMAT` is refused before anything is written to it.
 //! What the records mean is decided in `logic::ledger`.
 //!
 //! Every append passes the write check (`set_write_check`) first: a test
@@ -12,9 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::jsonl::JsonLines;
-use crate::logic::ledger::{Ledger, Record};
+use crate::logic::ledger::{self as format, Ledger, Record};
 
 /// Decides whether a record may be appended to the ledger at the given
 /// path; an `Err` fails the append as the disk would.
@@ -34,6 +36,22 @@ fn write_check(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// An error naming both formats when `lines` hold one newer than this
+/// binary's (a downgrade): the ledger is then neither read nor written.
+fn refuse_newer(path: &Path, lines: &[String]) -> Result<()> {
+    let Some(found) = format::newer_format(lines) else {
+        return Ok(());
+    };
+    Err(Error::Decode(format!(
+        "ledger {} holds records of format {found}, written by a newer allora-worker; \
+         this binary ({}) reads formats {} to {}: run the newer binary (the file is left unchanged)",
+        path.display(),
+        env!("CARGO_PKG_VERSION"),
+        format::UNVERSIONED_FORMAT,
+        format::FORMAT,
+    )))
+}
+
 /// An open ledger file and its folded state.
 pub struct LedgerFile {
     file: JsonLines,
@@ -48,9 +66,11 @@ pub fn path_for(data_dir: &Path, chain_id: &str, topic: u64, address: &str) -> P
 
 impl LedgerFile {
     /// Opens (creating if needed) and reads the ledger. Returns the number of
-    /// unreadable lines skipped (only a torn last line is expected).
+    /// unreadable lines skipped (only a torn last line is expected). A
+    /// ledger a newer binary wrote is an error naming both versions, and the
+    /// file is left untouched.
     pub fn open(path: &Path) -> Result<(LedgerFile, usize)> {
-        let (mut file, lines) = JsonLines::open(path, "ledger")?;
+        let (mut file, lines) = JsonLines::open(path, "ledger", |l| refuse_newer(path, l))?;
         let records: Vec<Record> = lines
             .iter()
             .filter_map(|l| Record::from_line(l).ok())

@@ -2,8 +2,9 @@
 //! `worker.log.N`, and the same for `events.jsonl`. When to rotate and which
 //! renames to do come from `logic::rotation`; this file only carries them out.
 //!
-//! Records are written whole (one `write_all` per record). A failed write
-//! closes the file so the next record tries to reopen it: logging resumes by
+//! Records are written whole or not at all (`io::append`: a failed or
+//! partial write is cut back, so no torn line swallows the next record). A
+//! failed write closes the file so the next record tries to reopen it: logging resumes by
 //! itself when the disk has room again.
 //!
 //! Every record passes the sink check (`set_sink_check`) first: a test seam
@@ -11,11 +12,12 @@
 //! without a special filesystem. Production never sets it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::io::append::append_whole;
 use crate::logic::rotation::{Policy, Step};
 
 /// Decides whether a record for the file at the given path may be written;
@@ -95,7 +97,7 @@ impl RotatingFile {
             .file
             .as_mut()
             .expect("open() or rotate() left a file open");
-        file.write_all(record)?;
+        append_whole(file, record, false)?;
         self.size += record.len() as u64;
         Ok(())
     }

@@ -185,7 +185,7 @@ pub fn event(kind: Kind, message: &str, data: Value) {
     match kind {
         // The level already reads `[ERROR]`; a second "ERROR" adds nothing.
         Kind::Error => log::error!("{message}"),
-        Kind::Warning => log::warn!("{} {message}", kind.marker()),
+        Kind::Warning | Kind::NotAdmitted => log::warn!("{} {message}", kind.marker()),
         _ => log::info!("{} {message}", kind.marker()),
     }
     if let Some(events) = EVENTS.get() {

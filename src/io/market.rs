@@ -142,6 +142,8 @@ fn fetch_page(t: &Tiingo, data_dir: &Path, start: &str, end: &str, now: i64) -> 
         path: path.clone(),
         problem,
     };
+    // One page is one HTTP call: the watchdog is fed between pages.
+    crate::io::notify::watchdog();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(t.timeout))
         .http_status_as_error(false)

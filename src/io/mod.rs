@@ -1,6 +1,7 @@
 //! The I/O layer: moves bytes (files, environment, clock, logs) and makes no
 //! decisions. Decisions come from `logic`.
 
+pub mod append;
 pub mod atomic;
 pub mod chain;
 pub mod claim;

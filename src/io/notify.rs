@@ -4,10 +4,15 @@
 //! never stop the worker.
 //!
 //! The watchdog is process-wide: `watchdog()` is called wherever the loop
-//! waits (`signals::sleep_until`, the websocket read, the tx-follow polls)
-//! and between its steps, and pings at most every quarter of
-//! `WATCHDOG_USEC`, so a loop that is not stuck inside one HTTP call always
-//! pings within half of it.
+//! waits (`signals::sleep_until`, the websocket read, the `--predict-cmd`
+//! wait), between its steps, and before and after every HTTP call
+//! (`io::http`, each Tiingo page), and pings once a quarter of
+//! `WATCHDOG_USEC` has passed since the last ping. Outside an HTTP call the
+//! last ping is therefore at most a quarter of `WATCHDOG_USEC` plus the
+//! longest stretch of work between two of those points (training, scoring:
+//! well under the 1 s step bound) old, which is within half of
+//! `WATCHDOG_USEC` whenever it is 4 s or more; one HTTP call lasts at most
+//! `ALLORA_CONNECT_TIMEOUT` + `ALLORA_READ_TIMEOUT` (`timeout_global`).
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Mutex, OnceLock};

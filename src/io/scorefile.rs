@@ -25,7 +25,7 @@ impl ScoreFile {
     /// Opens (creating if needed) and reads the record; returns the number
     /// of unreadable lines skipped.
     pub fn open(path: &Path) -> Result<(ScoreFile, usize)> {
-        let (mut file, lines) = JsonLines::open(path, "score record")?;
+        let (mut file, lines) = JsonLines::open(path, "score record", |_| Ok(()))?;
         let entries: Vec<Entry> = lines
             .iter()
             .filter_map(|l| Entry::from_line(l).ok())

@@ -241,6 +241,42 @@ pub fn epochs(body: &str) -> Result<usize> {
     Ok(array_of(&v, "epochs")?.len())
 }
 
+/// One epoch's worker window (seconds mode): the nonce (the epoch's start
+/// height) and its open and close times in unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochWindow {
+    pub nonce: i64,
+    pub open_at: i64,
+    pub close_at: i64,
+}
+
+/// `GET …/epochs/{topic}`: the worker window of every epoch listed.
+pub fn epoch_windows(body: &str) -> Result<Vec<EpochWindow>> {
+    let v = parse(body)?;
+    if !v.is_object() {
+        return Err(Error::Decode("expected an object with epochs".into()));
+    }
+    let time = |w: &Value, field: &str| -> Result<i64> {
+        let text = str_of(w, field)?;
+        OffsetDateTime::parse(&text, &Rfc3339)
+            .map(|t| t.unix_timestamp())
+            .map_err(|_| Error::Decode(format!("epoch {field} {text:?} is not RFC 3339")))
+    };
+    array_of(&v, "epochs")?
+        .iter()
+        .map(|e| {
+            let w = object(e, &["worker_submission_window"])?;
+            let nonce = i64::try_from(u64_of(e, "start_block_height")?)
+                .map_err(|_| bad("start_block_height", e))?;
+            Ok(EpochWindow {
+                nonce,
+                open_at: time(w, "open_at")?,
+                close_at: time(w, "close_at")?,
+            })
+        })
+        .collect()
+}
+
 /// `GET …/topics/{id}`.
 pub fn topic(body: &str) -> Result<Topic> {
     let v = parse(body)?;
@@ -539,6 +575,24 @@ mod tests {
         );
         check(epochs("<html>"), Err("not JSON"));
         check(epochs(r#"{"epochs": 3}"#), Err("field epochs"));
+        let w = r#"{"epochs": [{"start_block_height": "40", "worker_submission_window":
+            {"open_at": "1970-01-01T00:01:40Z", "close_at": "1970-01-01T00:01:55Z"}}]}"#;
+        check(
+            epoch_windows(w),
+            Ok(vec![EpochWindow {
+                nonce: 40,
+                open_at: 100,
+                close_at: 115,
+            }]),
+        );
+        check(
+            epoch_windows(&w.replace("00:01:55Z", "soon")),
+            Err("not RFC 3339"),
+        );
+        check(
+            epoch_windows(r#"{"epochs": [{"start_block_height": "4"}]}"#),
+            Err("worker_submission_window"),
+        );
         check(nonces(&sample("nonces")), Ok(vec![6673195, 6672475]));
         let w = window_status(&sample("window_status")).unwrap();
         assert!(w.is_open && w.is_registered && w.is_whitelisted && w.is_topic_active);

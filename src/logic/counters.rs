@@ -40,6 +40,13 @@ pub struct Counters {
     pub windows_seen: u64,
     pub submitted: u64,
     pub admitted: u64,
+    /// Included with code 0 but not admitted (no `EventInsertInfererPayload`).
+    pub not_admitted: u64,
+    /// Fees the chain charged (tx fees, failed-in-block txs too, plus the
+    /// data sending fee of every payload it ran).
+    pub fees_paid_uallo: u128,
+    /// The longest single loop step (waiting excluded), in ms.
+    pub max_step_ms: u64,
     pub missed: BTreeMap<Miss, u64>,
     pub tx_failures: BTreeMap<String, u64>,
     pub last_window: Option<i64>,
@@ -53,6 +60,10 @@ pub struct Counters {
     pub model_trained_at: Option<i64>,
     pub loop_lag_ms: u64,
     pub problem: Option<String>,
+    /// Times evidence showed another signer using this key (issue 13 item 9).
+    pub key_conflicts: u64,
+    /// Ledger entries a restarted chain no longer matches (nonce above its height).
+    pub stale_ledger_entries: u64,
 }
 
 impl Counters {
@@ -85,6 +96,9 @@ impl Counters {
             "windows_seen": self.windows_seen,
             "submitted": self.submitted,
             "admitted": self.admitted,
+            "not_admitted": self.not_admitted,
+            "fees_paid_uallo": self.fees_paid_uallo.to_string(),
+            "max_step_ms": self.max_step_ms,
             "missed": missed,
             "tx_failures": self.tx_failures,
             "last_window": self.last_window,
@@ -97,6 +111,8 @@ impl Counters {
             "model_age_s": self.model_trained_at.map(|t| now - t),
             "loop_lag_ms": self.loop_lag_ms,
             "problem": self.problem,
+            "key_conflicts": self.key_conflicts,
+            "stale_ledger_entries": self.stale_ledger_entries,
         })
     }
 
@@ -135,6 +151,18 @@ impl Counters {
             "Transactions included on chain.",
             one(self.submitted.to_string()),
         );
+        metric(
+            "not_admitted_total",
+            "counter",
+            "Payloads included with code 0 but not admitted (no EventInsertInfererPayload).",
+            one(self.not_admitted.to_string()),
+        );
+        metric(
+            "fees_paid_uallo_total",
+            "counter",
+            "Fees the chain charged, in uallo (failed-in-block txs included).",
+            one(format!("{}", self.fees_paid_uallo as f64)),
+        );
         let missed = [
             Miss::NoData,
             Miss::ModelInvalid,
@@ -146,7 +174,7 @@ impl Counters {
         .iter()
         .map(|m| {
             (
-                format!("{{reason=\"{}\"}}", m.name()),
+                format!("{{reason=\"{}\"}}", label_value(m.name())),
                 self.missed.get(m).copied().unwrap_or(0).to_string(),
             )
         })
@@ -160,13 +188,25 @@ impl Counters {
         let failures = self
             .tx_failures
             .iter()
-            .map(|(code, n)| (format!("{{code=\"{code}\"}}"), n.to_string()))
+            .map(|(code, n)| (format!("{{code=\"{}\"}}", label_value(code)), n.to_string()))
             .collect();
         metric(
             "tx_failures_total",
             "counter",
             "Transaction failures by codespace/code.",
             failures,
+        );
+        metric(
+            "key_conflict_total",
+            "counter",
+            "Times the chain showed another signer using this worker's key (sequence moved, or an inference this worker did not sign).",
+            one(self.key_conflicts.to_string()),
+        );
+        metric(
+            "ledger_stale_entries_total",
+            "counter",
+            "Ledger entries the chain no longer matches (a restarted or reset chain), reported and not served.",
+            one(self.stale_ledger_entries.to_string()),
         );
         let last = self.last_success_at.unwrap_or(0);
         metric(
@@ -205,8 +245,29 @@ impl Counters {
             "How late the loop woke up last time.",
             one(self.loop_lag_ms.to_string()),
         );
+        metric(
+            "max_step_milliseconds",
+            "gauge",
+            "The longest single loop step since start (waiting excluded).",
+            one(self.max_step_ms.to_string()),
+        );
         out
     }
+}
+
+/// A label value as the Prometheus text format wants it: backslash, double
+/// quote and newline escaped (`\\`, `\"`, `\n`).
+pub fn label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -244,6 +305,25 @@ mod tests {
             "# TYPE allora_worker_heartbeat_timestamp_seconds gauge\nallora_worker_heartbeat_timestamp_seconds 190\n"
         ));
         assert_eq!(c.missed_total(), 1);
+        assert_eq!(s["not_admitted"], 0);
+        assert_eq!(s["fees_paid_uallo"], "0");
+        assert!(p.contains("allora_worker_not_admitted_total 0\n"), "{p}");
+        assert!(p.contains("allora_worker_fees_paid_uallo_total 0\n"), "{p}");
+        assert!(p.contains("allora_worker_max_step_milliseconds 0\n"), "{p}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("sdk/32"), "sdk/32");
+        assert_eq!(label_value(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(label_value("two\nlines"), "two\\nlines");
+        let mut c = Counters::default();
+        c.tx_failures.insert("odd\"space\\\n/1".into(), 2);
+        let p = c.prometheus(0);
+        assert!(
+            p.contains("allora_worker_tx_failures_total{code=\"odd\\\"space\\\\\\n/1\"} 2\n"),
+            "{p}"
+        );
     }
 }
 

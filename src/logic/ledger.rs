@@ -7,6 +7,16 @@
 //! worker rebroadcasts those bytes instead of signing a second transaction
 //! for the same nonce. The invariant: a nonce with a signed transaction that
 //! might still land is never signed again.
+//!
+//! Format versions: every line carries `"v"`, the format it was written in
+//! (`FORMAT`). A line without `v` is format 1 (every release up to and
+//! including b796a36 wrote those, with the same fields), so an old ledger is
+//! read as it is, never rewritten or re-signed on upgrade; a line with a `v`
+//! above `FORMAT` was written by a newer binary and `newer_format` reports
+//! it, so the file is refused rather than half understood. A version per
+//! line (not a header line) keeps an old file readable without a rewrite,
+//! survives compaction and a torn line, and lets the previous release read
+//! new lines (it ignores keys it does not know).
 
 use std::collections::BTreeMap;
 
@@ -14,6 +24,32 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::logic::submission::Tx;
+
+/// The ledger format this binary writes (and the newest it reads).
+pub const FORMAT: u64 = 2;
+
+/// The format of a line written without `v` (releases up to b796a36).
+pub const UNVERSIONED_FORMAT: u64 = 1;
+
+/// The newest format among `lines` when it is newer than `FORMAT` (the file
+/// must then be refused, not rewritten); torn lines are ignored.
+pub fn newer_format(lines: &[String]) -> Option<u64> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| line_format(&v))
+        .filter(|f| *f > FORMAT)
+        .max()
+}
+
+/// The format a parsed line says it was written in (`u64::MAX` for a `v`
+/// that is not a number: certainly not one this binary wrote).
+fn line_format(v: &Value) -> u64 {
+    match v.get("v") {
+        None => UNVERSIONED_FORMAT,
+        Some(n) => n.as_u64().unwrap_or(u64::MAX),
+    }
+}
 
 /// The stages a nonce goes through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +107,7 @@ pub enum Next {
 impl Record {
     /// The JSON line for this record (no trailing newline).
     pub fn to_line(&self) -> String {
-        let mut v = json!({"nonce": self.nonce, "at": self.at});
+        let mut v = json!({"v": FORMAT, "nonce": self.nonce, "at": self.at});
         let (state, extra) = match &self.stage {
             Stage::Predicted { value } => ("predicted", json!({"value": value})),
             Stage::Signed {
@@ -113,6 +149,12 @@ impl Record {
     pub fn from_line(line: &str) -> Result<Record> {
         let v: Value =
             serde_json::from_str(line).map_err(|e| Error::Decode(format!("ledger line: {e}")))?;
+        let format = line_format(&v);
+        if format > FORMAT {
+            return Err(Error::Decode(format!(
+                "ledger line has format {format}, newer than {FORMAT}"
+            )));
+        }
         let s = |k: &str| {
             v[k].as_str()
                 .map(str::to_string)
@@ -226,6 +268,11 @@ impl Ledger {
         }
     }
 
+    /// Every nonce the ledger holds, ascending.
+    pub fn nonces(&self) -> Vec<i64> {
+        self.latest.keys().copied().collect()
+    }
+
     /// Nonces whose transaction may still be pending (reconcile on start).
     pub fn unresolved(&self) -> Vec<i64> {
         self.latest
@@ -284,11 +331,15 @@ mod tests {
     }
 
     fn signed(h: &str) -> Stage {
+        signed_as(h, 4, 120)
+    }
+
+    fn signed_as(h: &str, sequence: u64, timeout_height: u64) -> Stage {
         Stage::Signed {
             tx_hash: h.into(),
-            sequence: 4,
+            sequence,
             tx_b64: "AAAA".into(),
-            timeout_height: 120,
+            timeout_height,
         }
     }
 
@@ -322,6 +373,24 @@ mod tests {
         }
         assert!(Record::from_line("{\"nonce\":1,\"state\":\"weird\"}").is_err());
         assert!(Record::from_line("{\"nonce\":1,\"sta").is_err());
+    }
+
+    #[test]
+    fn formats_old_current_and_newer() {
+        let old = r#"{"at":5,"nonce":9,"sequence":3,"state":"signed","timeout_height":20,"tx":"AAAA","tx_hash":"AB"}"#;
+        let r = Record::from_line(old).unwrap();
+        assert_eq!(
+            r.stage,
+            signed_as("AB", 3, 20),
+            "a format-1 line reads as is"
+        );
+        assert!(r.to_line().contains(r#""v":2"#), "{}", r.to_line());
+        let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(newer_format(&lines(&[old, &r.to_line(), "{\"v\":9"])), None);
+        let newer = r#"{"v":3,"at":5,"nonce":9,"state":"predicted","value":"1"}"#;
+        assert_eq!(newer_format(&lines(&[old, newer])), Some(3));
+        assert_eq!(newer_format(&lines(&[r#"{"v":"x"}"#])), Some(u64::MAX));
+        assert!(Record::from_line(newer).is_err());
     }
 
     #[test]

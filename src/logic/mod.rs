@@ -38,3 +38,4 @@ pub mod tx_decode;
 pub mod unit_file;
 pub mod verify;
 pub mod wallet;
+pub mod window;

@@ -2,13 +2,16 @@
 //! ledger, timers, connection state) and the monotonic time, what to do
 //! next. Returns one `Action`; `agent.rs` carries it out and reports back.
 //!
-//! Pure. Chain heights drive windows (a window is open until its end block);
+//! Pure. Chain heights drive windows (a window is open until its end block,
+//! or in seconds mode until the newest block's time reaches its close);
 //! the monotonic clock drives timers and retries, so a wall-clock jump
 //! changes nothing here.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::logic::ledger::{Ledger, Next};
+use crate::logic::window::{self, Close, Tip};
 
 /// How often things happen, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,9 @@ pub struct Timers {
     pub retrain_ms: u64,
     pub ws_silence_ms: u64,
     pub status_ms: u64,
+    /// Seconds mode: how often the newest block's time is read while a
+    /// window closed by time is open (about half a block).
+    pub close_check_ms: u64,
 }
 
 impl Default for Timers {
@@ -28,6 +34,7 @@ impl Default for Timers {
             retrain_ms: 6 * 3_600_000,
             ws_silence_ms: 60_000,
             status_ms: 60_000,
+            close_check_ms: 1_000,
         }
     }
 }
@@ -37,6 +44,8 @@ impl Default for Timers {
 pub struct Window {
     /// Last block at which a submission is accepted, when known.
     pub end_block: Option<u64>,
+    /// Seconds mode: unix seconds of block time at which it closes.
+    pub close_at: Option<i64>,
     /// Earliest monotonic time for the next attempt (after a failed one).
     pub retry_at_ms: u64,
     /// Attempts made so far for this nonce in this process.
@@ -48,6 +57,9 @@ pub struct Window {
 pub struct State {
     pub open: BTreeMap<i64, Window>,
     pub latest_height: u64,
+    /// Unix seconds of the block at `latest_height`, when read.
+    pub block_time: Option<i64>,
+    pub last_close_check_ms: Option<u64>,
     pub last_poll_ms: Option<u64>,
     pub last_heartbeat_ms: Option<u64>,
     pub last_status_ms: Option<u64>,
@@ -74,6 +86,9 @@ pub enum Action {
     CheckWindowStatus,
     /// Ask the chain for unfulfilled nonces.
     Poll,
+    /// Read the newest block (height and time): a window closed by time is
+    /// open (seconds mode).
+    CheckClose,
     /// Refresh data and train (or retrain) the model.
     Train,
     /// Look a signed-but-unconfirmed nonce up by hash (ledger says so).
@@ -90,6 +105,26 @@ pub enum Action {
 
 /// At most this many nonces are served per cycle (newest first).
 pub const MAX_NONCES_PER_CYCLE: usize = 10;
+
+/// What one loop step may spend on HTTP beyond one call's bound: the step
+/// holds the loop at most one call bound + 1 s, and this leaves the other
+/// half second for the step's own work (ledger, signing, logging).
+pub const STEP_SLACK: Duration = Duration::from_millis(500);
+
+/// A call is not started with less than this left of its step's budget.
+pub const MIN_CALL: Duration = Duration::from_millis(100);
+
+/// How long one HTTP call may take (`timeout_global`): the whole per-call
+/// bound `full` (connect + read), cut to what is `left` of the step's budget
+/// when a step budget is open; `None` when less than `MIN_CALL` is left: the
+/// call is not started and the rest of the step waits for the next turn.
+pub fn call_limit(full: Duration, left: Option<Duration>) -> Option<Duration> {
+    match left {
+        None => Some(full),
+        Some(left) if left < MIN_CALL => None,
+        Some(left) => Some(full.min(left)),
+    }
+}
 
 /// The next action at monotonic time `now`.
 pub fn next(s: &State, ledger: &Ledger, now: u64, t: &Timers) -> Action {
@@ -131,6 +166,9 @@ pub fn next(s: &State, ledger: &Ledger, now: u64, t: &Timers) -> Action {
     if due(s.last_poll_ms, t.poll_ms) {
         return Action::Poll;
     }
+    if watching_close(s) && due(s.last_close_check_ms, t.close_check_ms) {
+        return Action::CheckClose;
+    }
     let model_due = !s.model_ready || due(s.model_trained_ms, t.retrain_ms);
     if model_due && now >= s.train_retry_at_ms {
         return Action::Train;
@@ -158,7 +196,7 @@ pub fn servable(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
         .filter(|(n, w)| {
             let next = ledger.next(**n);
             now >= w.retry_at_ms
-                && !is_past(w, s.latest_height)
+                && !is_past(w, s)
                 && next != Next::Finished
                 && (!paused || next == Next::Reconcile)
         })
@@ -167,9 +205,26 @@ pub fn servable(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
         .collect()
 }
 
-/// True when the chain has passed the window's last block.
-pub fn is_past(w: &Window, height: u64) -> bool {
-    w.end_block.is_some_and(|end| height > end)
+/// True when no tx sent now can land in the window: the chain passed its
+/// end block, or (seconds mode) the newest block's time reached its close.
+pub fn is_past(w: &Window, s: &State) -> bool {
+    let tip = Tip {
+        height: s.latest_height,
+        time: s.block_time,
+    };
+    let by_block = w
+        .end_block
+        .is_some_and(|end| window::is_closed(Close::Block(end), tip));
+    by_block
+        || w.close_at
+            .is_some_and(|at| window::is_closed(Close::Time(at), tip))
+}
+
+/// True while some open window closes by time and has not yet closed.
+fn watching_close(s: &State) -> bool {
+    s.open
+        .values()
+        .any(|w| w.close_at.is_some() && !is_past(w, s))
 }
 
 /// Open windows past their end block, not finished, whose next step is due:
@@ -178,9 +233,7 @@ pub fn expired(s: &State, ledger: &Ledger, now: u64) -> Vec<i64> {
     s.open
         .iter()
         .filter(|(n, w)| {
-            is_past(w, s.latest_height)
-                && ledger.next(**n) != Next::Finished
-                && now >= w.retry_at_ms
+            is_past(w, s) && ledger.next(**n) != Next::Finished && now >= w.retry_at_ms
         })
         .map(|(n, _)| *n)
         .collect()
@@ -205,6 +258,9 @@ fn wake_time(s: &State, now: u64, t: &Timers) -> u64 {
     .into_iter()
     .min()
     .unwrap_or(now + t.poll_ms);
+    if watching_close(s) {
+        at = at.min(s.last_close_check_ms.map_or(now, |l| l + t.close_check_ms));
+    }
     for w in s.open.values() {
         if w.retry_at_ms > now {
             at = at.min(w.retry_at_ms);
@@ -229,6 +285,26 @@ pub fn nonce_retry_delay_ms(attempt: u32) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_call_gets_its_bound_cut_to_the_step_budget_left() {
+        let full = Duration::from_secs(3);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            call_limit(full, None),
+            Some(full),
+            "no budget: the whole bound"
+        );
+        assert_eq!(call_limit(full, Some(ms(3_500))), Some(full));
+        assert_eq!(call_limit(full, Some(ms(400))), Some(ms(400)));
+        assert_eq!(call_limit(full, Some(MIN_CALL)), Some(MIN_CALL));
+        assert_eq!(call_limit(full, Some(ms(99))), None, "too little left");
+        assert_eq!(call_limit(full, Some(Duration::ZERO)), None);
+        // The step: every call ends by the budget, so HTTP holds the loop
+        // at most one bound + STEP_SLACK, under the one bound + 1 s.
+        assert!(STEP_SLACK + MIN_CALL < Duration::from_secs(1));
+    }
+
     use super::*;
     use crate::logic::ledger::{Record, Stage};
 
@@ -258,6 +334,7 @@ mod tests {
     fn window(end: u64) -> Window {
         Window {
             end_block: Some(end),
+            close_at: None,
             retry_at_ms: 0,
             attempts: 0,
         }
@@ -355,6 +432,7 @@ mod tests {
             7,
             Window {
                 end_block: Some(200),
+                close_at: None,
                 retry_at_ms: 5_000,
                 attempts: 1,
             },
@@ -372,5 +450,36 @@ mod tests {
         assert_eq!(window_end(-5, 8), None);
         assert_eq!(window_end(i64::MAX, u64::MAX), None);
         assert_eq!(nonce_retry_delay_ms(9), 30_000);
+    }
+
+    #[test]
+    fn a_window_closed_by_time_is_watched_then_expired_never_served() {
+        let mut s = ready();
+        s.block_time = Some(1_000);
+        s.open.insert(
+            90,
+            Window {
+                end_block: None,
+                close_at: Some(1_010),
+                retry_at_ms: 0,
+                attempts: 0,
+            },
+        );
+        s.open.get_mut(&90).unwrap().retry_at_ms = 5_000;
+        s.last_close_check_ms = Some(1_000);
+        let t = Timers::default();
+        check(
+            &s,
+            &Ledger::default(),
+            1_500,
+            Action::Wait { until_ms: 2_000 },
+        );
+        check(&s, &Ledger::default(), 2_000, Action::CheckClose);
+        assert_eq!(servable(&s, &Ledger::default(), 5_000), vec![90]);
+        s.block_time = Some(1_010);
+        assert!(servable(&s, &Ledger::default(), 5_000).is_empty());
+        assert_eq!(expired(&s, &Ledger::default(), 5_000), vec![90]);
+        s.last_close_check_ms = Some(0);
+        assert_ne!(next(&s, &Ledger::default(), 2_000, &t), Action::CheckClose);
     }
 }

@@ -19,6 +19,7 @@
 //! | `Signing` | `Signed(tx)` | `Sending` (first) | record `signed`, `Broadcast(tx)` |
 //! | `Signing` | `Refused` by simulate, terminal | `Done` | `Finish`: nothing broadcast |
 //! | `Signing` | `Failed` | `Idle` | `Later` (backoff) |
+//! | `Signing` | `Tick`, window closed (it passed while predicting) | `Done` | `Finish(Missed)`: nothing signed |
 //! | `Sending` | `Answer` 0 or 19 | `Following` | record `broadcast`, `Later` |
 //! | `Sending` first | `Answer` 32 / 13, budget left | `Signing` | record `refused`, `Sign` |
 //! | `Sending` first | `Answer` 20 (mempool full) | `Following` (resend) | `Later` |
@@ -37,7 +38,8 @@
 //! | `Following` | `NotFound`, resend due | `Sending` (resend) | `Broadcast(same bytes)` |
 //! | `Following` | `NotFound` / `LookupFailed` | `Following` | `Later` (poll) |
 //! | `Sending` first | `RecordFailed` | `Idle` | `Later`: the bytes never left |
-//! | `Done` | `RecordFailed` | `Done` | `Finish` again |
+//! | `Done` | `RecordFailed` | `Done` | `Later` (poll): no chain query |
+//! | `Done` | `Tick` | `Done` | record the outcome again, `Finish` |
 //! | any other | `RecordFailed` | same | `Later` |
 //!
 //! Re-signing spends `logic::submit::Budget`: 3 after sdk/32, 2 price
@@ -257,13 +259,8 @@ impl Submission {
         }
         let stage = std::mem::replace(&mut self.stage, Stage::Idle);
         match (stage, event) {
-            (Stage::Done(o), Event::RecordFailed) => {
-                self.stage = Stage::Done(o.clone());
-                Step {
-                    record: None,
-                    action: Action::Finish(o),
-                }
-            }
+            (stage @ Stage::Done(_), Event::RecordFailed) => self.stay(stage, self.limits.poll_ms),
+            (Stage::Done(o), Event::Tick { .. }) => self.finish(o),
             (Stage::Sending { first: true, .. }, Event::RecordFailed) => self.backoff(),
             (stage, Event::RecordFailed) => self.stay(stage, self.limits.poll_ms),
             (Stage::Idle, Event::Tick { .. }) => self.idle_tick(),
@@ -297,6 +294,10 @@ impl Submission {
 
     fn after_sign(&mut self, event: Event) -> Step {
         match event {
+            Event::Tick { .. } if !self.window_open() => {
+                let reason = "the window closed before its tx was signed".to_string();
+                self.finish(Outcome::Missed { reason })
+            }
             Event::Signed(tx) => {
                 self.failures = 0;
                 self.signed.push(tx.clone());
@@ -752,6 +753,17 @@ mod tests {
         assert!(s.is_done());
     }
 
+    #[test]
+    fn a_window_that_closed_while_signing_is_missed_unsigned() {
+        let mut s = machine(None);
+        check(&mut s, &[(tick(10), "sign")]);
+        s.limits.window_end = Some(11);
+        check(&mut s, &[(tick(12), "[done] finish Missed")]);
+        assert!(s.signed.is_empty());
+        let mut open = machine(Some(END));
+        check(&mut open, &[(tick(10), "sign"), (tick(11), "later")]);
+    }
+
     /// The double payment of the issue: a lost reply, then a resend of the
     /// same bytes answers sdk/32 because our first copy already used the
     /// sequence. That is not a refusal: nothing is signed again.
@@ -976,7 +988,8 @@ mod tests {
                 (Event::RecordFailed, "later"),
                 (tick(12), "lookup A,B"),
                 (found("B", 0, true, 1), "[included true] finish Included"),
-                (Event::RecordFailed, "finish Included"),
+                (Event::RecordFailed, "later"),
+                (tick(13), "[included true] finish Included"),
             ],
         );
     }

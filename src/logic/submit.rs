@@ -54,6 +54,31 @@ pub fn fee(gas_limit: u64, price: f64, cap: u128) -> Result<u128> {
     Ok(fee as u128)
 }
 
+/// What one submission costs, the one place this is computed (`check`, the
+/// heartbeat's runway, `status` and the low-balance pause): the fallback
+/// gas limit at `price` uallo per gas (the price the worker will use:
+/// `gas_price` with no bumps), plus the topic's data sending fee.
+pub fn submission_cost(price: f64, data_sending_fee: u128) -> u128 {
+    (GAS_FALLBACK as f64 * price).ceil() as u128 + data_sending_fee
+}
+
+/// What the chain charged for one tx found in a block: the fee its ante
+/// handler took (the `tx` event's `fee`, emitted only when the ante passed,
+/// so a tx failed at delivery with sdk/13 or 30 paid nothing), plus the data
+/// sending fee when the message ran (code 0). A tx failed at the message
+/// stage (out of gas, a refusal in the block) still paid its fee.
+pub fn fee_charged(tx: &crate::logic::chain_json::TxResponse, data_sending_fee: u128) -> u128 {
+    let fee: u128 = tx
+        .events
+        .iter()
+        .filter(|e| e.kind == "tx")
+        .flat_map(|e| &e.attributes)
+        .filter(|(k, _)| k == "fee")
+        .filter_map(|(_, v)| v.strip_suffix("uallo")?.parse::<u128>().ok())
+        .sum();
+    fee + if tx.code == 0 { data_sending_fee } else { 0 }
+}
+
 /// What to do after the chain answered a broadcast or a tx lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -444,5 +469,36 @@ mod tests {
             }
         }
         assert_ne!(backoff(3, 1), backoff(3, 2));
+    }
+
+    #[test]
+    fn one_submission_costs_fallback_gas_plus_the_data_fee_and_charges_count_failed_txs() {
+        use crate::logic::chain_json::{Event, TxResponse};
+        assert_eq!(submission_cost(12.0, 1_000), 3_601_000);
+        assert_eq!(submission_cost(0.1, 0), 30_000);
+        let fee = |v: &str| Event {
+            kind: "tx".into(),
+            attributes: vec![
+                ("fee".into(), v.into()),
+                ("fee_payer".into(), "allo1x".into()),
+            ],
+        };
+        let tx = |code: u32, events: Vec<Event>| TxResponse {
+            code,
+            events,
+            ..TxResponse::default()
+        };
+        assert_eq!(
+            fee_charged(&tx(0, vec![fee("3600000uallo")]), 1_000),
+            3_601_000
+        );
+        // Out of gas in the block: the fee is taken, the message did not run.
+        assert_eq!(
+            fee_charged(&tx(11, vec![fee("3600000uallo")]), 1_000),
+            3_600_000
+        );
+        // An ante failure at delivery emits no fee event: nothing charged.
+        assert_eq!(fee_charged(&tx(13, vec![]), 1_000), 0);
+        assert_eq!(fee_charged(&tx(11, vec![fee("12stake")]), 1_000), 0);
     }
 }

@@ -33,7 +33,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::Rng;
-use crate::support::{bin, temp_dir};
+use crate::support::{bin, devnet_txs, temp_dir};
 
 const BLOCK_MS: u64 = 25;
 const EPOCH: u64 = 7;
@@ -106,7 +106,8 @@ fn accepted(stats: &Value, addr: &str) -> Vec<(u64, u64)> {
     out
 }
 
-/// Nonces of `success` events in every events.jsonl* file.
+/// Nonces of `success` and `not_admitted` events (both end in an
+/// `included` ledger record) in every events.jsonl* file.
 fn event_nonces(logs: &Path) -> BTreeSet<u64> {
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(logs).unwrap() {
@@ -116,7 +117,7 @@ fn event_nonces(logs: &Path) -> BTreeSet<u64> {
         }
         for line in std::fs::read_to_string(&path).unwrap().lines() {
             let v: Value = serde_json::from_str(line).expect("every event line is JSON");
-            if v["event"] == "success" {
+            if v["event"] == "success" || v["event"] == "not_admitted" {
                 out.insert(v["data"]["nonce"].as_u64().unwrap());
             }
         }
@@ -145,19 +146,6 @@ fn ledger_nonces(data: &Path) -> BTreeSet<u64> {
         }
     }
     out
-}
-
-/// The devnet's `GET /devnet/txs` body.
-fn devnet_txs(net: &Devnet) -> String {
-    let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
-        .call()
-        .expect("GET /devnet/txs");
-    reply
-        .body_mut()
-        .with_config()
-        .limit(512 << 20)
-        .read_to_string()
-        .expect("the /devnet/txs body")
 }
 
 /// Writes the devnet's `GET /devnet/txs` to `path`, for the CI judge

@@ -26,7 +26,7 @@ use crate::support::{accepted, bin, devnet_env, spawn_quiet, temp_dir, wait_for}
 
 /// A devnet with 100 ms blocks, 10-block epochs and the throwaway wallet
 /// `seed` funded (and registered unless `registered` is false).
-fn strict(
+pub(crate) fn strict(
     seed: u64,
     registered: bool,
     tweak: impl FnOnce(&mut DevnetConfig),
@@ -49,7 +49,7 @@ fn strict(
     )
 }
 
-fn txs(net: &Devnet) -> Vec<Value> {
+pub(crate) fn txs(net: &Devnet) -> Vec<Value> {
     let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
         .call()
         .expect("GET /devnet/txs");
@@ -111,11 +111,11 @@ fn final_states(dir: &Path) -> BTreeMap<i64, String> {
     out
 }
 
-fn fired(net: &Devnet, fault: &str) -> u64 {
+pub(crate) fn fired(net: &Devnet, fault: &str) -> u64 {
     net.stats()["faults_fired"][fault].as_u64().unwrap_or(0)
 }
 
-fn stop(child: &mut Child) {
+pub(crate) fn stop(child: &mut Child) {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let status = wait_for("the worker to exit", 10, || child.try_wait().unwrap());
     assert_eq!(status.code(), Some(0));

@@ -140,6 +140,19 @@ pub fn spawn_quiet(
         .expect("spawn the worker")
 }
 
+/// The devnet's `GET /devnet/txs` body.
+pub fn devnet_txs(net: &allora_worker::devnet::Devnet) -> String {
+    let mut reply = ureq::get(format!("{}/devnet/txs", net.base_url()))
+        .call()
+        .expect("GET /devnet/txs");
+    reply
+        .body_mut()
+        .with_config()
+        .limit(512 << 20)
+        .read_to_string()
+        .expect("the /devnet/txs body")
+}
+
 /// Polls `f` every 20 ms until it returns `Some`, failing after `secs`.
 pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);

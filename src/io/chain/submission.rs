@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::{b64, Client, TxKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::http::{Kind, Sent};
 use crate::logic::chain_json as cj;
 use crate::logic::submission::{Answer, Event, Tx};
@@ -18,7 +18,7 @@ use crate::logic::wallet::Wallet;
 const BROADCAST_PATH: &str = "/cosmos/tx/v1beta1/txs";
 
 /// What a simulation said.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Simulated {
     /// Gas used.
     Gas(u64),
@@ -26,6 +26,8 @@ pub enum Simulated {
     Refused(Answer),
     /// Anything else (endpoint down, odd answer): use the default gas.
     Unexplained(String),
+    /// Not asked: the step budget is spent (`Error::StepBudget`).
+    Spent(Error),
 }
 
 impl Client {
@@ -42,12 +44,13 @@ impl Client {
         min_gas_used: Option<u64>,
     ) -> Result<Event> {
         let account = self.account(wallet.address())?;
-        let price = submit::gas_price(
-            self.min_gas_price,
-            self.feemarket_price().ok(),
-            self.gas_margin,
-            bumps,
-        );
+        // A step budget spent is no answer: sign at the next turn instead
+        // of with the fallbacks (minimum price, fallback gas).
+        let market = match self.feemarket_price() {
+            Err(e @ Error::StepBudget { .. }) => return Err(e),
+            r => r.ok(),
+        };
+        let price = submit::gas_price(self.min_gas_price, market, self.gas_margin, bumps);
         let mut params = TxParams {
             chain_id: self.chain_id.clone(),
             account_number: account.account_number,
@@ -63,6 +66,7 @@ impl Client {
         let used = match self.simulate_answer(&tx::unsigned_for_simulation(&draft)) {
             Simulated::Gas(g) => Some(g),
             Simulated::Refused(a) => return Ok(Event::Refused(a)),
+            Simulated::Spent(e) => return Err(e),
             Simulated::Unexplained(e) => {
                 log::warn!("simulation failed, using {} gas: {e}", submit::GAS_FALLBACK);
                 None
@@ -102,6 +106,7 @@ impl Client {
         let body = json!({"tx_bytes": b64(unsigned)}).to_string();
         let reply = match self.http.post_answer(Kind::Lcd, path, &body) {
             Ok(r) => r,
+            Err(e @ Error::StepBudget { .. }) => return Simulated::Spent(e),
             Err(e) => return Simulated::Unexplained(e.to_string()),
         };
         if reply.ok() {
