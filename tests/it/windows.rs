@@ -460,4 +460,10 @@ fn a_sixty_second_halt_then_resume_is_served_once() {
     assert_eq!(inserts(&net, &addr)[&held], (1, 1));
     assert_never_twice(&net, &addr);
     assert_eq!(status(&dir)["missed"]["late"].as_u64().unwrap_or(0), 0);
+    let stats = net.stats();
+    assert_eq!(
+        (&stats["ws_read_wait_drops"], &stats["ws_connections"]),
+        (&Value::from(0), &Value::from(1)),
+        "a minute without blocks: the node's 30 s read deadline never dropped us: {stats}"
+    );
 }
