@@ -16,7 +16,7 @@ use serde_json::Value;
 use allora_worker::devnet::{DevnetConfig, Fault};
 
 use crate::submission::{fired, stop, strict, txs};
-use crate::support::{accepted, bin, devnet_env, spawn_quiet, temp_dir, wait_for};
+use crate::support::{accepted, bin, devnet_env, events, spawn_quiet, temp_dir, wait_for};
 
 /// The worker, killed if a failed assertion leaves it running (it would
 /// hold this wallet's machine-wide claim for the next run).
@@ -36,14 +36,6 @@ fn status(dir: &Path) -> Value {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null)
-}
-
-fn events(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("logs/events.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// The fee a tx of `/devnet/txs` paid for its gas, from its signed bytes.

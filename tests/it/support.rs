@@ -154,6 +154,15 @@ pub fn devnet_txs(net: &allora_worker::devnet::Devnet) -> String {
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, failing after `secs`.
+/// Every line of a data dir's `logs/events.jsonl` that parses.
+pub fn events(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("logs/events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {

@@ -21,7 +21,7 @@ use allora_worker::devnet::{self, Devnet, DevnetConfig, Fault};
 use allora_worker::logic::emissions::Emissions;
 use allora_worker::logic::tx::{self, TxParams};
 
-use crate::support::{bin, devnet_env, spawn_quiet, temp_dir, wait_for};
+use crate::support::{bin, devnet_env, events, spawn_quiet, temp_dir, wait_for};
 
 const FUNDS: u128 = 1_000_000_000_000_000_000_000;
 
@@ -70,14 +70,6 @@ fn assert_never_twice(net: &Devnet, sender: &str) {
 
 fn fired(net: &Devnet, fault: &str) -> u64 {
     net.stats()["faults_fired"][fault].as_u64().unwrap_or(0)
-}
-
-fn events(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("logs/events.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 fn log_text(dir: &Path) -> String {
@@ -148,6 +140,46 @@ fn held_nonce(dir: &Path, last: i64) -> i64 {
     })
 }
 
+/// Starts the worker with a gated `--predict-cmd`, waits until 2 windows
+/// are served, then closes the gate: (data dir, worker, gate, the nonce
+/// whose prediction the gate now holds).
+fn hold_a_window(
+    net: &Devnet,
+    mnemonic: &str,
+    addr: &str,
+    name: &str,
+) -> (std::path::PathBuf, Child, std::path::PathBuf, i64) {
+    let dir = temp_dir(name);
+    let (script, gate) = gated_predict(&dir);
+    let env = devnet_env(net, mnemonic, &dir, &[]);
+    let child = run(
+        &env,
+        &dir,
+        &["--predict-cmd", &script.display().to_string()],
+    );
+    served(net, addr, 2, "2 windows served");
+    std::fs::write(&gate, "").unwrap();
+    let last = inserts(net, addr).keys().copied().max().unwrap_or(0);
+    let held = held_nonce(&dir, last);
+    (dir, child, gate, held)
+}
+
+/// The ledger's `signed` records for `nonce`.
+fn signed_records(dir: &Path, nonce: i64) -> usize {
+    std::fs::read_dir(dir.join("data"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ledger-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["nonce"] == nonce && v["state"] == "signed")
+                .collect::<Vec<_>>()
+        })
+        .count()
+}
+
 /// Seconds mode (2 s windows every 3 s of block time): windows are served
 /// one included tx each; then the prediction of one window is held (a
 /// `--predict-cmd` that waits on a gate file) while `halt:3` stops the
@@ -163,18 +195,7 @@ fn seconds_windows_are_served_and_one_closed_by_a_halt_is_late_unsigned() {
         };
     });
     let net = Devnet::start(cfg).unwrap();
-    let dir = temp_dir("windows-seconds");
-    let (script, gate) = gated_predict(&dir);
-    let env = devnet_env(&net, &mnemonic, &dir, &[]);
-    let mut child = run(
-        &env,
-        &dir,
-        &["--predict-cmd", &script.display().to_string()],
-    );
-    served(&net, &addr, 2, "2 seconds-mode windows served");
-    std::fs::write(&gate, "").unwrap();
-    let last = inserts(&net, &addr).keys().copied().max().unwrap_or(0);
-    let held = held_nonce(&dir, last);
+    let (dir, mut child, gate, held) = hold_a_window(&net, &mnemonic, &addr, "windows-seconds");
     net.inject(Fault::Halt(3));
     assert_eq!(fired(&net, "halt"), 1, "the halt landed");
     let epochs = "/emissions/v10/epochs/67";
@@ -207,17 +228,9 @@ fn seconds_windows_are_served_and_one_closed_by_a_halt_is_late_unsigned() {
         !inserts(&net, &addr).contains_key(&held),
         "nothing broadcast for the late window"
     );
-    let ledger = std::fs::read_dir(dir.join("data"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("ledger-"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect::<String>();
-    assert!(
-        !ledger.lines().any(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or(Value::Null);
-            v["nonce"] == held && v["state"] == "signed"
-        }),
+    assert_eq!(
+        signed_records(&dir, held),
+        0,
         "nothing signed for the late window"
     );
     assert_never_twice(&net, &addr);
@@ -400,18 +413,7 @@ fn another_signer_with_the_same_key_is_reported_once() {
 fn a_sixty_second_halt_then_resume_is_served_once() {
     let (cfg, mnemonic, addr) = config(1404, |_| {});
     let net = Devnet::start(cfg).unwrap();
-    let dir = temp_dir("windows-halt60");
-    let (script, gate) = gated_predict(&dir);
-    let env = devnet_env(&net, &mnemonic, &dir, &[]);
-    let mut child = run(
-        &env,
-        &dir,
-        &["--predict-cmd", &script.display().to_string()],
-    );
-    served(&net, &addr, 2, "2 windows served");
-    std::fs::write(&gate, "").unwrap();
-    let last = inserts(&net, &addr).keys().copied().max().unwrap_or(0);
-    let held = held_nonce(&dir, last);
+    let (dir, mut child, gate, held) = hold_a_window(&net, &mnemonic, &addr, "windows-halt60");
     net.inject(Fault::Halt(60));
     assert_eq!(fired(&net, "halt"), 1, "the halt landed");
     let halted_at = net.height();
@@ -444,19 +446,11 @@ fn a_sixty_second_halt_then_resume_is_served_once() {
         n > held
     });
     stop(&mut child);
-    let signed = std::fs::read_dir(dir.join("data"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("ledger-"))
-        .flat_map(|e| {
-            let text = std::fs::read_to_string(e.path()).unwrap();
-            text.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|v| v["nonce"] == held && v["state"] == "signed")
-                .collect::<Vec<_>>()
-        })
-        .count();
-    assert_eq!(signed, 1, "one signed record for {held}");
+    assert_eq!(
+        signed_records(&dir, held),
+        1,
+        "one signed record for {held}"
+    );
     assert_eq!(inserts(&net, &addr)[&held], (1, 1));
     assert_never_twice(&net, &addr);
     assert_eq!(status(&dir)["missed"]["late"].as_u64().unwrap_or(0), 0);
