@@ -197,8 +197,14 @@ pub fn event(kind: Kind, message: &str, data: Value) {
     }
 }
 
+/// Logs a panic (location and message) through the logger, then hands it
+/// to the hook that was there before (the standard one prints it to
+/// stderr), so a panic is never only in a log file that may be failing, and
+/// a test binary that runs the worker in-process still shows its own
+/// panics' messages.
 fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
         let location = info
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
@@ -211,5 +217,6 @@ fn install_panic_hook() {
             .unwrap_or_else(|| "non-string panic payload".into());
         log::error!("PANIC at {location}: {payload}");
         log::logger().flush();
+        previous(info);
     }));
 }
