@@ -14,10 +14,7 @@ pub enum Error {
     /// Bad command line (unknown flag, missing value). Exit 2, nothing written.
     Usage(String),
     /// A configuration key with a bad value. Exit 2 at start-up, nothing written.
-    Config {
-        key: String,
-        problem: String,
-    },
+    Config { key: String, problem: String },
     /// The mnemonic or key file is unusable (missing, unreadable, bad checksum,
     /// unsafe permissions). Exit 2. The message never echoes any word.
     Wallet(String),
@@ -64,10 +61,10 @@ pub enum Error {
     Data(String),
     /// The model could not be trained, loaded or used. The window is skipped.
     Model(String),
-    /// The operator asked us to stop (SIGINT/SIGTERM).
     /// Another worker already holds the machine-wide claim on this key:
     /// exit 1, naming its pid and data dir.
     Running(String),
+    /// The operator asked us to stop (SIGINT/SIGTERM).
     Shutdown,
 }
 
