@@ -117,7 +117,7 @@ pub fn idle_rss_5_topics_kb(_: &Input) -> Result<f64> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| Error::io("start a worker", e))?;
-    let rss = idle_rss(child.id(), &dir.join("data"));
+    let rss = idle_rss(&mut child, &dir.join("data"));
     let _ = crate::io::signals::terminate(child.id());
     let _ = child.wait();
     net.shutdown();
@@ -127,7 +127,8 @@ pub fn idle_rss_5_topics_kb(_: &Input) -> Result<f64> {
 
 /// Waits (≤ 60 s) for the five model files, lets the worker settle, then
 /// reads its VmRSS.
-fn idle_rss(pid: u32, data: &Path) -> Result<f64> {
+fn idle_rss(child: &mut std::process::Child, data: &Path) -> Result<f64> {
+    let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(60);
     let models = || {
         TOPICS
@@ -136,6 +137,11 @@ fn idle_rss(pid: u32, data: &Path) -> Result<f64> {
             .count()
     };
     while models() < TOPICS.len() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::Usage(format!(
+                "bench: the 5-topic worker (a child of this binary) exited before training ({status})"
+            )));
+        }
         if Instant::now() > deadline {
             return Err(Error::Usage(
                 "bench: the 5-topic worker did not train".into(),
