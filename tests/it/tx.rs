@@ -572,6 +572,17 @@ fn bench_json_reports_sign_tx_us() {
         "burst_5_topics_ms",
         "idle_rss_5_topics_kb",
     ] {
+        // Under an emulator (cross/test.sh sets ALLORA_TEST_RUNNER) the
+        // 5-topic idle RSS needs a child of the ARM binary, which the
+        // kernel cannot exec: then it must say so, never a made-up number.
+        let emulated = std::env::var_os("ALLORA_TEST_RUNNER").is_some();
+        if key == "idle_rss_5_topics_kb" && emulated && j[key].is_null() {
+            assert!(
+                stderr.contains("WARNING bench idle_rss_5_topics_kb: not measured here"),
+                "{stderr}"
+            );
+            continue;
+        }
         assert!(
             j[key].as_f64().is_some_and(|us| us > 0.0),
             "{key}: {stdout}"
